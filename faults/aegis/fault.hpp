@@ -17,6 +17,7 @@
 #pragma once
 
 #include <array>
+#include <concepts>
 #include <string_view>
 
 #if defined(FIU_ENABLE)
