@@ -1,0 +1,125 @@
+"""Command line: `python3 -m aegis_bridge --offload EP --verdicts EP [options]`.
+
+Bad arguments produce one line on stderr and exit code 2; SIGTERM and SIGINT
+stop the loop and exit 0 after closing the sockets with linger 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import sys
+
+import zmq
+
+from .bridge import Bridge, BridgeConfig, log, write_stats_json
+from .model import ModelError, load_model
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m)\s*$")
+_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def parse_duration(text: str) -> float:
+    """'200ms' -> 0.2 seconds. A unit is required: a bare '200' is ambiguous."""
+    m = _DURATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration like 200ms, 1.5s or 500us")
+    seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must be positive")
+    return seconds
+
+
+def _endpoint(text: str) -> str:
+    if not re.match(r"^(ipc|tcp)://.+", text):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a ZeroMQ endpoint like ipc:///run/aegis/offload.sock")
+    return text
+
+
+def _int_range(lo: int, hi: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi}")
+        return value
+
+    return parse
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line, so a supervisor's log shows the whole reason.
+        self.exit(2, f"aegis-bridge: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _OneLineParser(prog="aegis-bridge", description="Aegis ML bridge: scores offloaded transactions.")
+    ap.add_argument("--offload", required=True, type=_endpoint, help="core's offload endpoint (PULL connects)")
+    ap.add_argument("--verdicts", required=True, type=_endpoint, help="core's verdict endpoint (PUSH connects)")
+    ap.add_argument("--metrics-port", type=_int_range(0, 65535), help="serve Prometheus metrics on 127.0.0.1:PORT")
+    ap.add_argument("--batch-max", type=_int_range(1, 1 << 16), default=64, help="frames per wake-up at most")
+    ap.add_argument("--heartbeat", type=parse_duration, default=0.2, help="HELLO interval, e.g. 200ms")
+    ap.add_argument("--model", help="weights JSON, or a pickled scikit-learn model (.pkl); default: shipped")
+    ap.add_argument("--stats-json", help="write the final counters here on a clean exit")
+    ap.add_argument("--hook-stop-before-send", type=_int_range(0, 1 << 62), default=0, metavar="N",
+                    help="TEST HOOK: SIGSTOP self after receiving N TXN frames, before sending their verdicts")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        model = load_model(args.model)
+    except ModelError as e:
+        print(f"aegis-bridge: error: {e}", file=sys.stderr)
+        return 2
+    config = BridgeConfig(offload=args.offload, verdicts=args.verdicts, batch_max=args.batch_max,
+                          heartbeat_s=args.heartbeat, hook_stop_before_send=args.hook_stop_before_send)
+    bridge = Bridge(config, model)
+    try:
+        bridge.connect()
+    except zmq.ZMQError as e:
+        print(f"aegis-bridge: error: cannot connect ({e})", file=sys.stderr)
+        bridge.close()
+        return 2
+
+    def on_signal(signum, _frame):
+        bridge.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    server = None
+    if args.metrics_port is not None:
+        try:
+            from .metrics import serve_metrics
+
+            server = serve_metrics(bridge, args.metrics_port)
+        except OSError as e:
+            print(f"aegis-bridge: error: cannot serve metrics on 127.0.0.1:{args.metrics_port} ({e})", file=sys.stderr)
+            bridge.close()
+            return 2
+    log(f"incarnation {bridge.incarnation:#018x} pid {os.getpid()} model {model.name} "
+        f"offload {args.offload} verdicts {args.verdicts} batch-max {args.batch_max} "
+        f"heartbeat {args.heartbeat * 1000:g}ms"
+        + (f" metrics http://127.0.0.1:{server.port}/metrics" if server else ""))
+    try:
+        stats = bridge.run()
+    finally:
+        bridge.close()
+        if server:
+            server.shutdown()
+    if args.stats_json:
+        write_stats_json(args.stats_json, bridge)
+    log(f"stopped: {json.dumps(stats.as_dict(), sort_keys=True)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

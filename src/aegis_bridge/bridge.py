@@ -1,0 +1,283 @@
+"""The bridge loop: pull TXN frames, score them in batches, push VERDICT frames.
+
+Usage:
+    bridge = Bridge(BridgeConfig(offload="ipc:///run/aegis/offload.sock",
+                                 verdicts="ipc:///run/aegis/verdicts.sock"), load_model())
+    bridge.run()            # until bridge.request_stop() (thread- and signal-safe)
+
+Why it is shaped like this:
+- The core owns reliability (PROTOCOL.md): the bridge keeps no state a crash
+  could lose. It may die anywhere; the core resends what has no verdict.
+- It never waits to fill a batch. Each wake-up takes what is already queued
+  (up to `batch_max` frames), scores it as one array, and answers each TXN
+  frame with one VERDICT frame of the same count, order and epoch.
+- The poll timeout is the time to the next heartbeat, so an idle bridge
+  sleeps and a busy one never spins on an empty socket (two cores: libzmq's
+  I/O threads need the CPU).
+- Stop requests arrive through a self-pipe in the same poll, so SIGTERM wakes
+  the loop at once instead of after the next timeout.
+- Counters are plain integers read by a Prometheus collector at scrape time:
+  the hot path pays nothing for metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import zmq
+
+from . import protocol as p
+
+
+@dataclass
+class BridgeConfig:
+    """Everything the loop needs; the CLI builds one from its flags."""
+
+    offload: str
+    verdicts: str
+    batch_max: int = 64  # frames taken per wake-up at most
+    heartbeat_s: float = 0.2
+    recv_hwm: int = 1000
+    send_hwm: int = 1000
+    reconnect_ivl_ms: int = 50
+    # Test hook, off at 0: once this many TXN frames have been received, the
+    # bridge logs a marker and SIGSTOPs itself after receiving that batch and
+    # before sending any of its verdicts, so a test can kill it exactly there.
+    hook_stop_before_send: int = 0
+
+    def __post_init__(self):
+        assert self.batch_max >= 1, "batch_max must be at least 1"
+        assert self.heartbeat_s > 0, "the heartbeat interval must be positive"
+        assert self.hook_stop_before_send >= 0
+
+
+@dataclass
+class BridgeStats:
+    """Counters; written by the loop thread only, read by anyone."""
+
+    frames_received: int = 0
+    txn_frames: int = 0
+    records_scored: int = 0
+    verdict_frames_sent: int = 0
+    verdict_records_sent: int = 0
+    hellos_sent: int = 0
+    hellos_dropped: int = 0
+    send_waits: int = 0
+    batches: int = 0
+    epochs_seen: int = 0
+    current_epoch: int = 0
+    bad_frames: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "bad_frames"}
+        d["bad_frames"] = dict(self.bad_frames)
+        return d
+
+
+def new_incarnation() -> int:
+    """A random non-zero u64: 0 means "no bridge" on the wire."""
+    while True:
+        value = secrets.randbits(64)
+        if value != 0:
+            return value
+
+
+def log(msg: str) -> None:
+    print(f"aegis-bridge: {msg}", file=sys.stderr, flush=True)
+
+
+class Bridge:
+    """One bridge process's loop. Not reusable after `run` returns."""
+
+    def __init__(self, config: BridgeConfig, model, context: zmq.Context | None = None, incarnation: int | None = None):
+        self.config = config
+        self.model = model
+        self.incarnation = incarnation if incarnation is not None else new_incarnation()
+        assert self.incarnation != 0, "an incarnation is never 0"
+        self.stats = BridgeStats()
+        self._own_context = context is None
+        self._ctx = context if context is not None else zmq.Context.instance()
+        self._stop = False
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._pull = self._ctx.socket(zmq.PULL)
+        self._push = self._ctx.socket(zmq.PUSH)
+        for s in (self._pull, self._push):
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.RECONNECT_IVL, config.reconnect_ivl_ms)
+        self._pull.setsockopt(zmq.MAXMSGSIZE, p.MAX_FRAME_BYTES)
+        self._pull.setsockopt(zmq.RCVHWM, config.recv_hwm)
+        self._push.setsockopt(zmq.SNDHWM, config.send_hwm)
+        self._poller = zmq.Poller()
+        self._poller.register(self._pull, zmq.POLLIN)
+        self._poller.register(self._wake_r, zmq.POLLIN)
+        self._send_poller = zmq.Poller()
+        self._send_poller.register(self._push, zmq.POLLOUT)
+        self._send_poller.register(self._wake_r, zmq.POLLIN)
+        self._closed = False
+
+    @property
+    def wake_fd(self) -> int:
+        """Write end of the self-pipe; `signal.set_wakeup_fd` may use it."""
+        return self._wake_w
+
+    def request_stop(self) -> None:
+        """Asks the loop to return. Safe from any thread and from signal handlers."""
+        self._stop = True
+        try:
+            os.write(self._wake_w, b"\0")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full (a wake-up is pending anyway) or already closed
+
+    def connect(self) -> None:
+        """Connects both sockets; raises zmq.ZMQError on a bad endpoint."""
+        self._pull.connect(self.config.offload)
+        self._push.connect(self.config.verdicts)
+
+    def run(self) -> BridgeStats:
+        """The loop. Returns the final counters when a stop is requested."""
+        hb = self.config.heartbeat_s
+        self._send_hello()
+        next_hello = time.monotonic() + hb
+        while not self._stop:
+            timeout_ms = max(0, int((next_hello - time.monotonic()) * 1000.0 + 0.999))
+            events = dict(self._poller.poll(timeout_ms))
+            if self._wake_r in events:
+                self._drain_wake_pipe()
+            if self._stop:
+                break
+            if self._pull in events:
+                self._serve_batch()
+            now = time.monotonic()
+            if now >= next_hello:
+                self._send_hello()
+                next_hello = now + hb
+        return self.stats
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pull.close(linger=0)
+        self._push.close(linger=0)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # -- internals -----------------------------------------------------
+
+    def _drain_wake_pipe(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _send_hello(self) -> None:
+        raw = p.encode_hello(self.stats.current_epoch, self.incarnation)
+        try:
+            self._push.send(raw, zmq.NOBLOCK, copy=True)
+            self.stats.hellos_sent += 1
+        except zmq.Again:
+            # The core is absent and the pipe is full of older HELLOs: this
+            # one adds nothing, and a heartbeat must never block the loop.
+            self.stats.hellos_dropped += 1
+
+    def _serve_batch(self) -> None:
+        raws = []
+        for _ in range(self.config.batch_max):
+            try:
+                raws.append(self._pull.recv(zmq.NOBLOCK, copy=True))
+            except zmq.Again:
+                break  # took everything that was queued: never wait to fill a batch
+        self.stats.frames_received += len(raws)
+        frames = []
+        for raw in raws:
+            try:
+                frame = p.decode_frame(raw)
+            except p.FrameError as e:
+                self._count_bad(e.reason, str(e))
+                continue
+            if frame.type != p.TYPE_TXN:
+                self._count_bad("unexpected_type", p.TYPE_NAMES[frame.type])
+                continue
+            if frame.epoch != self.stats.current_epoch:
+                # A new epoch is a new core process. Nothing to reset: the
+                # bridge keeps no per-core state beyond the epoch it echoes.
+                self.stats.epochs_seen += 1
+                log(f"core epoch {frame.epoch:#018x} (was {self.stats.current_epoch:#018x})")
+                self.stats.current_epoch = frame.epoch
+            frames.append(frame)
+        if not frames:
+            return
+        self.stats.batches += 1
+        self.stats.txn_frames += len(frames)
+        if self.config.hook_stop_before_send and self.stats.txn_frames >= self.config.hook_stop_before_send:
+            self._hook_stop(frames)
+        if len(frames) == 1:
+            txns = frames[0].records
+        else:
+            # Joining the record bytes and viewing them once is ~30x faster
+            # than np.concatenate on structured arrays.
+            txns = np.frombuffer(b"".join([f.records for f in frames]), dtype=p.TXN_DTYPE)
+        scores, decisions = self.model.score(txns)
+        verdicts = p.make_verdicts(txns, scores, decisions)
+        self.stats.records_scored += len(txns)
+        start = 0
+        for frame in frames:
+            end = start + frame.count
+            if not self._send(p.encode_verdicts(frame.epoch, self.incarnation, verdicts[start:end])):
+                return  # stopping: the core will resend what has no verdict
+            self.stats.verdict_frames_sent += 1
+            self.stats.verdict_records_sent += frame.count
+            start = end
+        assert start == len(verdicts), "every record got exactly one verdict"
+
+    def _send(self, raw: bytes) -> bool:
+        """Sends one frame, waiting for room; False only when a stop is requested."""
+        try:
+            self._push.send(raw, zmq.NOBLOCK, copy=True)
+            return True
+        except zmq.Again:
+            pass
+        # The verdict pipe is at its high-water mark (the core is slow, or gone
+        # and not yet back). Back-pressure is correct here; just stay stoppable.
+        self.stats.send_waits += 1
+        while not self._stop:
+            events = dict(self._send_poller.poll(int(self.config.heartbeat_s * 1000)))
+            if self._wake_r in events:
+                self._drain_wake_pipe()
+            if self._push in events and not self._stop:
+                try:
+                    self._push.send(raw, zmq.NOBLOCK, copy=True)
+                    return True
+                except zmq.Again:
+                    continue  # POLLOUT raced with the pipe filling again
+        return False
+
+    def _count_bad(self, reason: str, detail: str) -> None:
+        self.stats.bad_frames[reason] += 1
+        if self.stats.bad_frames[reason] == 1:
+            log(f"skipping bad frame ({detail}); further '{reason}' frames are only counted")
+
+    def _hook_stop(self, frames) -> None:
+        self.config.hook_stop_before_send = 0  # fires once
+        seqs = np.concatenate([f.records["seq"] for f in frames])
+        first, last = (int(seqs.min()), int(seqs.max())) if len(seqs) else (0, 0)
+        log(f"hook: stopped before send, holding {len(frames)} frames, seqs {first}..{last}")
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def write_stats_json(path: str, bridge: Bridge) -> None:
+    doc = bridge.stats.as_dict()
+    doc["incarnation"] = bridge.incarnation
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)

@@ -1,0 +1,177 @@
+"""Fraud scoring: vectorised features from TXN records and a logistic model.
+
+Usage:
+    model = load_model()                       # the weights shipped in the package
+    scores, decisions = model.score(txns)      # float32 in [0, 1], uint8 0/1/2
+
+The default model is a numpy logistic regression whose weights
+(`model_weights.json`, beside this file) come from scripts/train_model.py. A
+scikit-learn classifier pickled with `--sklearn` by that script can be loaded
+with `load_model(path)`; scikit-learn is imported only then, because the
+bridge must run where it is not installed.
+
+Every function works on whole columns: the bridge's throughput target
+(millions of records a second) leaves no room for a Python loop per record.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .protocol import DECISION_APPROVE, DECISION_DECLINE, DECISION_REVIEW, TXN_DTYPE
+from .synthetic import HIGH_RISK_MCC, TRAVEL_MCC
+
+DEFAULT_WEIGHTS_PATH = Path(__file__).with_name("model_weights.json")
+WEIGHTS_FORMAT = "aegis-logreg-v1"
+
+FEATURE_NAMES = (
+    "log_amount",
+    "channel_ecommerce",
+    "channel_recurring",
+    "mcc_high_risk",
+    "mcc_travel",
+    "hour_sin",
+    "hour_cos",
+    "night",
+    "foreign_currency",
+)
+
+# MCC bucket by table look-up: one gather instead of a membership test per set.
+_MCC_LIMIT = 10_000
+_MCC_BUCKET = np.zeros(_MCC_LIMIT, dtype=np.uint8)
+_MCC_BUCKET[list(HIGH_RISK_MCC)] = 1
+_MCC_BUCKET[list(TRAVEL_MCC)] = 2
+_NS_PER_HOUR = 3_600_000_000_000
+_HOME_CURRENCY = np.frombuffer(b"EUR", dtype="S3")[0]
+
+
+class ModelError(RuntimeError):
+    """A model file could not be loaded; the message says why in one line."""
+
+
+def features(txns: np.ndarray) -> np.ndarray:
+    """The (n, len(FEATURE_NAMES)) float32 feature matrix for TXN records."""
+    assert txns.dtype == TXN_DTYPE, "features need TXN records"
+    n = len(txns)
+    x = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
+    amount_major = np.maximum(txns["amount_minor"], 0).astype(np.float32) * np.float32(0.01)
+    np.log1p(amount_major, out=x[:, 0])
+    channel = txns["channel"]
+    np.equal(channel, 1, out=x[:, 1], casting="unsafe")
+    np.equal(channel, 2, out=x[:, 2], casting="unsafe")
+    bucket = _MCC_BUCKET[np.minimum(txns["mcc"], _MCC_LIMIT - 1)]
+    np.equal(bucket, 1, out=x[:, 3], casting="unsafe")
+    np.equal(bucket, 2, out=x[:, 4], casting="unsafe")
+    hour = (txns["timestamp_ns"] // _NS_PER_HOUR) % 24
+    angle = hour.astype(np.float32) * np.float32(2.0 * math.pi / 24.0)
+    np.sin(angle, out=x[:, 5])
+    np.cos(angle, out=x[:, 6])
+    np.less(hour, 5, out=x[:, 7], casting="unsafe")
+    np.not_equal(txns["currency"], _HOME_CURRENCY, out=x[:, 8], casting="unsafe")
+    assert x.shape == (n, len(FEATURE_NAMES))
+    return x
+
+
+def decide(scores: np.ndarray, review: float, decline: float) -> np.ndarray:
+    """0 approve below `review`, 1 review below `decline`, 2 decline at or above it."""
+    assert 0.0 <= review <= decline <= 1.0, "thresholds must be ordered within [0, 1]"
+    decisions = (scores >= np.float32(review)).view(np.uint8).copy()
+    decisions += scores >= np.float32(decline)
+    return decisions
+
+
+class LogisticModel:
+    """p = sigmoid(features . weights + bias), with decision thresholds."""
+
+    def __init__(self, weights, bias: float, review: float, decline: float, meta: dict | None = None):
+        self.weights = np.asarray(weights, dtype=np.float32)
+        assert self.weights.shape == (len(FEATURE_NAMES),), "one weight per feature"
+        assert np.all(np.isfinite(self.weights)) and math.isfinite(bias), "weights must be finite"
+        self.bias = np.float32(bias)
+        self.review = float(review)
+        self.decline = float(decline)
+        assert 0.0 <= self.review <= self.decline <= 1.0
+        self.meta = meta or {}
+        self.name = "numpy-logreg"
+
+    def score(self, txns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z = features(txns) @ self.weights
+        z += self.bias
+        # exp(-z) overflows to inf for z < -88 in float32, which still gives 0.
+        with np.errstate(over="ignore"):
+            np.negative(z, out=z)
+            np.exp(z, out=z)
+        z += np.float32(1.0)
+        scores = np.reciprocal(z, out=z)
+        assert scores.dtype == np.float32 and len(scores) == len(txns)
+        return scores, decide(scores, self.review, self.decline)
+
+    def to_json(self) -> dict:
+        return {
+            "format": WEIGHTS_FORMAT,
+            "features": list(FEATURE_NAMES),
+            "weights": [float(w) for w in self.weights],
+            "bias": float(self.bias),
+            "thresholds": {"review": self.review, "decline": self.decline},
+            "training": self.meta,
+        }
+
+
+class SklearnModel:
+    """Any fitted scikit-learn classifier with predict_proba over FEATURE_NAMES."""
+
+    def __init__(self, estimator, review: float, decline: float):
+        assert hasattr(estimator, "predict_proba"), "the estimator must have predict_proba"
+        self.estimator = estimator
+        self.review = float(review)
+        self.decline = float(decline)
+        self.name = f"sklearn-{type(estimator).__name__}"
+
+    def score(self, txns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.estimator.predict_proba(features(txns))[:, 1].astype(np.float32)
+        return scores, decide(scores, self.review, self.decline)
+
+
+def load_model(path: str | Path | None = None):
+    """Loads the shipped weights, a weights JSON, or a pickled sklearn model."""
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS_PATH
+    if path.suffix in (".pkl", ".pickle", ".joblib"):
+        return _load_sklearn(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot read model weights {path}: {e}") from None
+    if not isinstance(doc, dict) or doc.get("format") != WEIGHTS_FORMAT:
+        raise ModelError(f"{path}: not an {WEIGHTS_FORMAT} weights file")
+    if tuple(doc.get("features", ())) != FEATURE_NAMES:
+        raise ModelError(f"{path}: features {doc.get('features')} do not match {list(FEATURE_NAMES)}")
+    try:
+        t = doc["thresholds"]
+        return LogisticModel(doc["weights"], doc["bias"], t["review"], t["decline"], doc.get("training"))
+    except (KeyError, TypeError, ValueError, AssertionError) as e:
+        raise ModelError(f"{path}: malformed weights ({e!r})") from None
+
+
+def _load_sklearn(path: Path):
+    # Imported here only: scikit-learn is optional, and importing it costs
+    # about a second even where it exists.
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise ModelError(f"{path}: loading a scikit-learn model needs scikit-learn, which is not installed") from None
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            doc = pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError) as e:
+        raise ModelError(f"cannot read scikit-learn model {path}: {e}") from None
+    # The training script pickles {"estimator", "features", "thresholds"}.
+    if not isinstance(doc, dict) or tuple(doc.get("features", ())) != FEATURE_NAMES:
+        raise ModelError(f"{path}: expected a dict with estimator, features {list(FEATURE_NAMES)}, thresholds")
+    t = doc["thresholds"]
+    return SklearnModel(doc["estimator"], t["review"], t["decline"])
