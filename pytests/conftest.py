@@ -1,0 +1,121 @@
+"""Fixtures for the bridge's unit tests and the real-process tests.
+
+What a test gets:
+- `endpoint_dir`: a short, fresh directory for ipc:// endpoints (removed after).
+- `fake_core`: aegis_fixtures.fake_core.FakeCore bound in `endpoint_dir`.
+- `harness`: aegis_fixtures.harness.Harness for real bridge processes (and a
+  core, if one is built); teardown kills every process it started.
+- `core_harness`: the same, but the test is skipped with the reason when
+  aegis-core is not built (AEGIS_CORE_BIN, build/release, build/*).
+
+Guarantees:
+- When a test fails, the logs of every process it started are attached to
+  its report ("aegis process logs" section).
+- Teardown kills and reaps every process and removes every socket file, even
+  when the test failed; a test whose processes were still alive at teardown
+  is fine (tests may leave cleanup to the harness).
+- At the end of the session, a check fails the run if any process started
+  with this session's marker in its command line is still alive, or if any
+  file is left in the session's directory.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+for path in (REPO / "src", REPO / "fixtures"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from aegis_fixtures.fake_core import FakeCore  # noqa: E402
+from aegis_fixtures.harness import Harness, SessionRoot, find_core_binary  # noqa: E402
+from aegis_fixtures.processes import REGISTRY, orphans, reap_all  # noqa: E402
+
+_SESSION_ROOT: SessionRoot | None = None
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("aegis")
+    group.addoption("--budget", default=None,
+                    help="time budget for chaos tests, e.g. 2m or 90s (tox -e chaos -- --budget 2m)")
+    group.addoption("--chaos-seed", default=None, type=int, help="replay a chaos run with this seed")
+
+
+def pytest_configure(config):
+    global _SESSION_ROOT
+    config.addinivalue_line("markers", "real: starts real aegis-core and/or bridge processes")
+    config.addinivalue_line("markers", "chaos: long randomized real-process runs (tox -e chaos)")
+    _SESSION_ROOT = SessionRoot()
+
+
+def session_root() -> SessionRoot:
+    assert _SESSION_ROOT is not None
+    return _SESSION_ROOT
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_orphans_at_session_end():
+    """Session-level check: nothing this session started survives it, and no socket file is left."""
+    yield
+    root = session_root()
+    stragglers = reap_all(REGISTRY)
+    leftover = orphans(root.marker)
+    files = root.leftovers()
+    root.remove()
+    assert not stragglers, f"processes still alive at session end (tests or harness leaked them): {stragglers}"
+    assert not leftover, f"orphan processes outlived the session: {leftover}"
+    assert not files, f"files left in the session directory: {files}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        harness = item.funcargs.get("harness") or item.funcargs.get("core_harness")
+        if harness is not None:
+            for title, text in harness.logs():
+                report.sections.append((f"aegis process log: {title}", text or "(empty)"))
+
+
+@pytest.fixture
+def endpoint_dir():
+    path = session_root().new_test_dir()
+    yield path
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def fake_core(endpoint_dir):
+    core = FakeCore(endpoint_dir)
+    yield core
+    core.close()
+
+
+@pytest.fixture(scope="session")
+def core_binary():
+    """(path or None, reason)."""
+    return find_core_binary()
+
+
+@pytest.fixture
+def harness(core_binary):
+    h = Harness(session_root().new_test_dir(), *core_binary)
+    yield h
+    h.teardown()
+
+
+@pytest.fixture
+def core_harness(core_binary):
+    path, reason = core_binary
+    if path is None:
+        pytest.skip(reason)
+    h = Harness(session_root().new_test_dir(), path, reason)
+    yield h
+    h.teardown()
