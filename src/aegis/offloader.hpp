@@ -1,0 +1,706 @@
+// Offloader: the reliable offload path from the payment core to the bridge.
+//
+// Usage:
+//   aegis::zmq_env env;
+//   aegis::offloader_config cfg;
+//   cfg.offload_endpoint = "ipc:///run/aegis/offload.sock";
+//   cfg.verdict_endpoint = "ipc:///run/aegis/verdicts.sock";
+//   cfg.epoch = random_nonzero();
+//   aegis::os_offloader off{env, cfg, [](const aegis::txn& t, std::uint64_t seq, aegis::fate f,
+//                                        const aegis::verdict* v, aegis::ns_t offload_ns) { ... }};
+//   off.start();
+//   if (off.offload(t) != aegis::offload_status::accepted) count_drop();   // any producer thread
+//   ...
+//   off.drain(env.now_ns() + 30'000'000'000);   // producers stopped first
+//   off.stop();
+//
+// How it is reliable. ZeroMQ never acknowledges and drops what it had queued
+// for a bridge that dies, so the verdict is the acknowledgement: every
+// accepted transaction stays in the ring (seq = ring position + 1) until it
+// is terminal (verdicted, or expired when a TTL is set) and every entry before
+// it is too; only then is it released. One pump thread (spawned through the
+// environment) owns everything after admission:
+//
+//   loop:
+//     receive VERDICT/HELLO frames; apply the core rules of docs/PROTOCOL.md
+//     pull newly published entries from the ring (the ring's read cursor only
+//       ever moves forward: it marks "seen by the pump"; resends use the
+//       pump's own send cursor over [release, read), so no ring rewind)
+//     expire live entries older than ttl_ns
+//     release the contiguous terminal prefix (frees ring space for producers)
+//     new incarnation, or no verdict progress for retransmit_timeout while
+//       something sent is unverdicted: move the send cursor back to the first
+//       live entry, so every unverdicted entry is resent in seq order
+//     send frames of up to batch_max live entries; a send that would block or
+//       fails keeps the cursor where it was, so nothing is skipped
+//     idle: env.wait(verdict socket, doorbell, next timer)
+//
+// Producers ring the doorbell only when the pump announced it is about to
+// sleep (a Dekker pair of fences), so the hot path is a ring push, a fence
+// and a load. Batches form from what is queued; the pump never waits to fill
+// one.
+//
+// Everything the pump does to the world goes through Env (clock, threads,
+// parking, sockets, fault sites), so the simulator (sim/) runs this exact
+// code in virtual time. Nothing here names a thread, a clock or ZeroMQ.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "aegis/assert.hpp"
+#include "aegis/env.hpp"
+#include "aegis/fault.hpp"
+#include "aegis/protocol.hpp"
+#include "aegis/ring_buffer.hpp"
+#include "aegis/socket_layer.hpp"
+
+namespace aegis {
+
+/// A verdict as delivered to the fate callback.
+struct verdict {
+  std::uint64_t seq = 0;          ///< The transaction's seq.
+  std::uint64_t txn_id = 0;       ///< The transaction's id (already cross-checked).
+  float score = 0;                ///< Fraud probability in [0, 1].
+  std::uint8_t decision = 0;      ///< 0 approve, 1 review, 2 decline.
+  std::uint64_t incarnation = 0;  ///< The bridge incarnation that produced it.
+};
+
+/// Terminal state of an accepted transaction.
+enum class fate : std::uint8_t {
+  verdict,  ///< A verdict arrived.
+  expired,  ///< The TTL passed first.
+};
+
+/// Outcome of `offload()`. Only `accepted` admitted the transaction.
+enum class offload_status : std::uint8_t {
+  accepted,           ///< In the ring; the fate callback will run exactly once for it.
+  dropped_ring_full,  ///< Drop mode and the ring was full.
+  dropped_timeout,    ///< Block mode and block_deadline_ns passed first.
+  dropped_closed,     ///< The offloader is stopping (ring closed while full).
+};
+
+/// Name used in logs, the ledger and the summary JSON.
+constexpr const char* to_string(offload_status s) noexcept {
+  switch (s) {
+    case offload_status::accepted: return "accepted";
+    case offload_status::dropped_ring_full: return "dropped_ring_full";
+    case offload_status::dropped_timeout: return "dropped_timeout";
+    case offload_status::dropped_closed: return "dropped_closed";
+  }
+  return "?";
+}
+
+/// Everything an offloader is configured with.
+struct offloader_config {
+  admission mode = admission::block;         ///< Full ring: block (wait) or drop.
+  std::size_t ring_capacity = 65536;         ///< Power of two.
+  std::string offload_endpoint;              ///< Bound PUSH, e.g. "ipc://DIR/offload.sock".
+  std::string verdict_endpoint;              ///< Bound PULL, e.g. "ipc://DIR/verdicts.sock".
+  ns_t retransmit_timeout_ns = 200'000'000;  ///< Resend unverdicted after this long without progress.
+  ns_t ttl_ns = 0;                           ///< Expire unverdicted entries this old; 0 = never.
+  ns_t block_deadline_ns = no_deadline;      ///< Relative wait limit of a block-mode offload().
+  std::size_t batch_max = 256;               ///< Most TXN records per frame, 1..max_records.
+  std::uint64_t epoch = 0;                   ///< Non-zero; random per core start.
+  socket_options offload_socket;             ///< PUSH options.
+  socket_options verdict_socket;             ///< PULL options (max_msg_bytes -1 becomes max_frame_bytes).
+};
+
+/// Live counters. Each field is exact when loaded; fields are loaded one
+/// after another (verdicts and expired before accepted, so in_flight never
+/// underflows). At quiescence:
+/// offered = verdicts + expired + dropped_ring_full + dropped_timeout + dropped_closed + in_flight.
+struct offloader_counters {
+  std::uint64_t offered = 0;             ///< offload() calls.
+  std::uint64_t accepted = 0;            ///< Admitted to the ring.
+  std::uint64_t dropped_ring_full = 0;   ///< Drop mode, ring full.
+  std::uint64_t dropped_timeout = 0;     ///< Block mode, deadline passed.
+  std::uint64_t dropped_closed = 0;      ///< Rejected while stopping.
+  std::uint64_t verdicts = 0;            ///< Terminal by verdict (callback ran).
+  std::uint64_t expired = 0;             ///< Terminal by TTL (callback ran).
+  std::uint64_t late_verdicts = 0;       ///< Verdicts for already-expired entries (ignored).
+  std::uint64_t in_flight = 0;           ///< accepted - verdicts - expired.
+  std::uint64_t duplicate_verdicts = 0;  ///< Verdicts for already-verdicted or released seqs.
+  std::uint64_t unknown_seq = 0;         ///< Verdicts for seq 0 or never-sent seqs.
+  std::uint64_t stale_incarnation = 0;   ///< Verdict records from a superseded incarnation.
+  std::uint64_t retransmits = 0;         ///< TXN records sent again (seq sent before).
+  std::uint64_t retransmit_rounds = 0;   ///< Rewinds caused by the retransmit timeout.
+  std::uint64_t bridge_incarnations = 0; ///< Distinct bridge incarnations seen.
+  std::uint64_t hellos = 0;              ///< Valid HELLO frames received.
+  std::uint64_t frames_sent = 0;         ///< TXN frames queued to the offload socket.
+  std::uint64_t frames_received = 0;     ///< Frames received on the verdict socket (valid or not).
+  std::uint64_t send_stalls = 0;         ///< Sends that would block or failed (frame kept, retried).
+  std::uint64_t recv_failures = 0;       ///< Receives that failed (not would-block).
+  std::uint64_t alloc_failures = 0;      ///< Pump buffer growths that failed (retried later).
+  std::uint64_t ring_depth = 0;          ///< Entries occupying the ring (admitted, not released).
+  std::array<std::uint64_t, reject_reason_count> rejected_frames{};  ///< By reject_reason.
+
+  /// Sum of the three drop reasons.
+  std::uint64_t dropped() const noexcept { return dropped_ring_full + dropped_timeout + dropped_closed; }
+  /// The accounting identity; exact at quiescence.
+  bool identity_holds() const noexcept {
+    return offered == verdicts + expired + dropped() + in_flight && accepted == verdicts + expired + in_flight;
+  }
+  /// Rejected frames for one reason.
+  std::uint64_t rejected(reject_reason r) const noexcept { return rejected_frames[static_cast<std::size_t>(r)]; }
+};
+
+/// Called on the pump thread exactly once per accepted transaction that
+/// reaches a terminal state. `v` is null when expired. Must not throw.
+using fate_callback =
+    std::function<void(const txn& t, std::uint64_t seq, fate f, const verdict* v, ns_t offload_ns)>;
+
+/// One ring entry: the transaction plus what the pump needs to know about it.
+struct offload_entry {
+  /// Entry state; only the pump reads or writes it after admission.
+  enum class state : std::uint8_t { live, verdicted, expired };
+  txn t;                      ///< The transaction.
+  ns_t offload_ns = 0;        ///< Admission time (env clock).
+  state st = state::live;     ///< Terminal once not live.
+};
+
+template <class Env, class Producers = multi_producer>
+class offloader {
+  using u64_atomic = typename Env::template atomic<std::uint64_t>;
+  using u32_atomic = typename Env::template atomic<std::uint32_t>;
+  using socket_t = typename Env::socket;
+  using doorbell_t = typename Env::doorbell;
+  using thread_t = decltype(std::declval<Env&>().spawn(std::string_view{}, std::function<void()>{}));
+  using ring_t = ring_buffer<offload_entry, Env, Producers>;
+
+ public:
+  /// How long a "pump.slow" fault stalls one pump iteration.
+  static constexpr ns_t slow_iteration_ns = 20'000'000;
+  /// Longest idle sleep; bounds the cost of a missed wake-up to this.
+  static constexpr ns_t idle_wait_ns = 100'000'000;
+  /// First and largest back-off after a send that would block or failed.
+  static constexpr ns_t send_backoff_min_ns = 1'000'000;
+  static constexpr ns_t send_backoff_max_ns = 16'000'000;
+  /// Frames sent or received per pump iteration before looking at the rest.
+  static constexpr int frames_per_iteration = 16;
+  /// Incarnations remembered to tell a stale one from a new one.
+  static constexpr std::size_t remembered_incarnations = 32;
+  /// Expired seq ranges remembered to tell a late verdict from a duplicate.
+  static constexpr std::size_t remembered_expired_ranges = 4096;
+
+  /// Binds both sockets (throws std::system_error on failure, std::invalid_argument on bad config).
+  offloader(Env& env, offloader_config cfg, fate_callback on_fate)
+      : env_(env),
+        cfg_(checked(std::move(cfg))),
+        on_fate_(std::move(on_fate)),
+        ring_(env, cfg_.ring_capacity, cfg_.mode),
+        offload_sock_(env.make_socket(socket_kind::push, cfg_.offload_socket)),
+        verdict_sock_(env.make_socket(socket_kind::pull, cfg_.verdict_socket)),
+        bell_(env.make_doorbell()),
+        stop_(env, 0),
+        sleeping_(env, 0),
+        drain_waiting_(env, 0),
+        progress_word_(env, 0),
+        verdicts_(env, 0),
+        expired_(env, 0),
+        late_verdicts_(env, 0),
+        duplicate_verdicts_(env, 0),
+        unknown_seq_(env, 0),
+        stale_incarnation_(env, 0),
+        retransmits_(env, 0),
+        retransmit_rounds_(env, 0),
+        bridge_incarnations_(env, 0),
+        hellos_(env, 0),
+        frames_sent_(env, 0),
+        frames_received_(env, 0),
+        send_stalls_(env, 0),
+        recv_failures_(env, 0),
+        alloc_failures_(env, 0),
+        rejected_(make_atomics(env, std::make_index_sequence<reject_reason_count>{})) {
+    AEGIS_ASSERT(static_cast<bool>(on_fate_), "a fate callback is required: every accepted txn reports its fate");
+    offload_sock_.bind(cfg_.offload_endpoint);
+    verdict_sock_.bind(cfg_.verdict_endpoint);
+  }
+
+  offloader(const offloader&) = delete;
+  offloader& operator=(const offloader&) = delete;
+
+  /// Stops the pump if it still runs.
+  ~offloader() { stop(); }
+
+  /// Admits `t` (any producer thread). Hot path: one ring push, a fence, one
+  /// load; the doorbell's system call happens only when the pump sleeps.
+  offload_status offload(const txn& t) {
+    const ns_t now = env_.now_ns();
+    const ns_t deadline = deadline_after(now, cfg_.block_deadline_ns);
+    switch (ring_.push(offload_entry{t, now, offload_entry::state::live}, deadline)) {
+      case push_status::accepted:
+        wake_pump();
+        return offload_status::accepted;
+      case push_status::dropped_full: return offload_status::dropped_ring_full;
+      case push_status::timed_out: return offload_status::dropped_timeout;
+      case push_status::closed: return offload_status::dropped_closed;
+    }
+    AEGIS_ASSERT(false, "push_status has four values");
+    return offload_status::dropped_closed;
+  }
+
+  /// Spawns the pump ("aegis-pump") through the environment. Call once.
+  void start() {
+    AEGIS_ASSERT(!pump_thread_.has_value(), "start() is called once");
+    pump_thread_.emplace(env_.spawn("aegis-pump", [this] { pump(); }));
+  }
+
+  /// Waits (parking through Env) until in_flight == 0 or `deadline_ns`
+  /// (absolute, env clock). Producers must have stopped. True when drained.
+  bool drain(ns_t deadline_ns) {
+    drain_waiting_.store(1, std::memory_order_seq_cst);
+    bool drained = false;
+    for (;;) {
+      const std::uint32_t seen = progress_word_.load(std::memory_order_acquire);
+      if (counters().in_flight == 0) {
+        drained = true;
+        break;
+      }
+      const ns_t now = env_.now_ns();
+      if (now >= deadline_ns) break;
+      // Bounded park: the pump's notification is not fenced against our check.
+      env_.park(progress_word_, seen, std::min(deadline_ns, deadline_after(now, 10'000'000)));
+    }
+    drain_waiting_.store(0, std::memory_order_relaxed);
+    return drained;
+  }
+
+  /// Stops and joins the pump; closes the ring so blocked producers return
+  /// `dropped_closed`. Entries still in flight stay counted as in_flight.
+  /// Idempotent.
+  void stop() {
+    stop_.store(1, std::memory_order_seq_cst);
+    ring_.close();
+    bell_.ring();
+    if (pump_thread_.has_value()) {
+      pump_thread_->join();
+      pump_thread_.reset();
+    }
+  }
+
+  /// Counter snapshot; lock-free, callable from any thread.
+  offloader_counters counters() const {
+    offloader_counters c;
+    c.verdicts = verdicts_.load(std::memory_order_acquire);
+    c.expired = expired_.load(std::memory_order_acquire);
+    const ring_counters rc = ring_.counters();
+    c.offered = rc.offered;
+    c.accepted = rc.accepted;
+    c.dropped_ring_full = rc.dropped_full;
+    c.dropped_timeout = rc.timed_out;
+    c.dropped_closed = rc.closed;
+    c.ring_depth = rc.unreleased;
+    const std::uint64_t done = c.verdicts + c.expired;
+    AEGIS_ASSERT(c.accepted >= done, "terminal states never outnumber admissions");
+    c.in_flight = c.accepted - done;
+    c.late_verdicts = late_verdicts_.load(std::memory_order_relaxed);
+    c.duplicate_verdicts = duplicate_verdicts_.load(std::memory_order_relaxed);
+    c.unknown_seq = unknown_seq_.load(std::memory_order_relaxed);
+    c.stale_incarnation = stale_incarnation_.load(std::memory_order_relaxed);
+    c.retransmits = retransmits_.load(std::memory_order_relaxed);
+    c.retransmit_rounds = retransmit_rounds_.load(std::memory_order_relaxed);
+    c.bridge_incarnations = bridge_incarnations_.load(std::memory_order_relaxed);
+    c.hellos = hellos_.load(std::memory_order_relaxed);
+    c.frames_sent = frames_sent_.load(std::memory_order_relaxed);
+    c.frames_received = frames_received_.load(std::memory_order_relaxed);
+    c.send_stalls = send_stalls_.load(std::memory_order_relaxed);
+    c.recv_failures = recv_failures_.load(std::memory_order_relaxed);
+    c.alloc_failures = alloc_failures_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < reject_reason_count; ++i) c.rejected_frames[i] = rejected_[i].load(std::memory_order_relaxed);
+    return c;
+  }
+
+  /// The ring (tests and simulator invariants; consumer calls are the pump's).
+  auto& ring() noexcept { return ring_; }
+  /// The configuration in force.
+  const offloader_config& config() const noexcept { return cfg_; }
+
+ private:
+  using st = offload_entry::state;
+
+  static offloader_config checked(offloader_config c) {
+    if (c.epoch == 0) throw std::invalid_argument("offloader epoch must be non-zero");
+    if (c.batch_max == 0 || c.batch_max > max_records) throw std::invalid_argument("batch_max must be in 1..1024");
+    if (c.retransmit_timeout_ns <= 0) throw std::invalid_argument("retransmit timeout must be positive");
+    if (c.ttl_ns < 0) throw std::invalid_argument("ttl must be >= 0");
+    if (c.verdict_socket.max_msg_bytes < 0) c.verdict_socket.max_msg_bytes = static_cast<std::int64_t>(max_frame_bytes);
+    return c;
+  }
+
+  template <std::size_t... I>
+  static std::array<u64_atomic, sizeof...(I)> make_atomics(Env& env, std::index_sequence<I...>) {
+    return {{u64_atomic(env, (static_cast<void>(I), std::uint64_t{0}))...}};
+  }
+
+  // Single writer (the pump): a load and a store, no read-modify-write.
+  static void bump(u64_atomic& c, std::uint64_t n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_release);
+  }
+
+  void wake_pump() noexcept {
+    // Dekker pair with the pump's sleep: we published the entry, then look at
+    // `sleeping_`; the pump announced sleep, then looks at the ring.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sleeping_.load(std::memory_order_relaxed) != 0 && sleeping_.exchange(0, std::memory_order_relaxed) != 0) {
+      bell_.ring();
+    }
+  }
+
+  // The pump's view of time; the "clock.stall" fault freezes it for an iteration.
+  ns_t pump_now() noexcept {
+    if (AEGIS_FAULT(env_, "clock.stall")) return last_now_;
+    const ns_t now = env_.now_ns();
+    AEGIS_ASSERT(now >= last_now_, "the environment clock is monotonic");
+    last_now_ = now;
+    return now;
+  }
+
+  void pump() {
+    last_now_ = env_.now_ns();
+    last_progress_ns_ = last_now_;
+    while (stop_.load(std::memory_order_acquire) == 0) {
+      if (AEGIS_FAULT(env_, "pump.slow")) env_.sleep_until_ns(deadline_after(env_.now_ns(), slow_iteration_ns));
+      const ns_t now = pump_now();
+      const std::uint64_t terminal_before = terminal_count_;
+      bool busy = receive(now);
+      pull_published();
+      if (cfg_.ttl_ns > 0) expire(now);
+      release_terminal_prefix();
+      maybe_retransmit(now);
+      busy |= send_some(now);
+      if (terminal_count_ != terminal_before) notify_progress();
+      check_invariants();
+      if (busy) continue;
+      idle(now);
+    }
+  }
+
+  // ---------------------------------------------------------------- receive
+
+  bool receive(ns_t now) {
+    bool got = false;
+    for (int i = 0; i < frames_per_iteration; ++i) {
+      if (AEGIS_FAULT(env_, "transport.recv")) {
+        bump(recv_failures_);
+        break;
+      }
+      const recv_result r = verdict_sock_.recv(rx_);
+      if (r == recv_result::would_block) break;
+      if (r == recv_result::failed) {
+        bump(recv_failures_);
+        break;
+      }
+      got = true;
+      bump(frames_received_);
+      handle_frame(now);
+    }
+    return got;
+  }
+
+  void reject(reject_reason r, std::uint64_t n = 1) noexcept { bump(rejected_[static_cast<std::size_t>(r)], n); }
+
+  void handle_frame(ns_t now) {
+    const decoded_frame f = decode_frame(rx_);
+    if (!f.ok()) return reject(f.reject);
+    switch (f.header.type) {
+      case frame_type::txn: return reject(reject_reason::unexpected_type);
+      case frame_type::hello:
+        bump(hellos_);
+        // HELLO's epoch is the last one the bridge saw: not checked.
+        if (f.header.incarnation != incarnation_ && !seen_incarnation(f.header.incarnation)) {
+          new_incarnation(f.header.incarnation, now);
+        }
+        return;
+      case frame_type::verdict: break;
+    }
+    if (f.header.epoch != cfg_.epoch) return reject(reject_reason::wrong_epoch);
+    if (f.header.incarnation != incarnation_) {
+      if (seen_incarnation(f.header.incarnation)) {
+        bump(stale_incarnation_, f.header.count);
+        return;
+      }
+      // A verdict frame from an incarnation never announced is its announcement.
+      new_incarnation(f.header.incarnation, now);
+    }
+    for (std::size_t i = 0; i < f.header.count; ++i) apply(f.verdict_at(i), now);
+  }
+
+  bool seen_incarnation(std::uint64_t inc) const noexcept {
+    const std::size_t n = std::min(incarnations_seen_, remembered_incarnations);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (incarnations_[i] == inc) return true;
+    }
+    return false;
+  }
+
+  void new_incarnation(std::uint64_t inc, ns_t now) {
+    AEGIS_ASSERT(inc != incarnation_, "a new incarnation differs from the current one");
+    incarnations_[incarnations_seen_ % remembered_incarnations] = inc;
+    ++incarnations_seen_;
+    incarnation_ = inc;
+    bump(bridge_incarnations_);
+    // A new bridge process has none of what the old one held: resend every
+    // unverdicted entry, in seq order, and retry sending at once.
+    rewind_sends();
+    send_blocked_until_ns_ = 0;
+    send_backoff_ns_ = 0;
+    last_progress_ns_ = now;
+  }
+
+  void apply(const verdict_record& v, ns_t now) {
+    if (v.seq == 0 || v.seq > sent_high_) {
+      bump(unknown_seq_);
+      return;
+    }
+    const std::uint64_t p = v.seq - 1;
+    if (p < release_pos_) {
+      bump(was_expired(p) ? late_verdicts_ : duplicate_verdicts_);
+      return;
+    }
+    AEGIS_ASSERT(p < read_pos_, "every sent position has been read from the ring");
+    offload_entry& e = ring_.at(p);
+    if (e.st == st::verdicted) {
+      bump(duplicate_verdicts_);
+      return;
+    }
+    if (e.st == st::expired) {
+      bump(late_verdicts_);
+      return;
+    }
+    if (e.t.txn_id != v.txn_id) {
+      reject(reject_reason::forged);
+      return;
+    }
+    e.st = st::verdicted;
+    const verdict out{v.seq, v.txn_id, v.score, v.decision, incarnation_};
+    on_fate_(e.t, v.seq, fate::verdict, &out, e.offload_ns);
+    // Counted after the callback: drain() returning means every callback finished.
+    bump(verdicts_);
+    ++terminal_count_;
+    last_progress_ns_ = now;
+  }
+
+  bool was_expired(std::uint64_t p) const noexcept {
+    // Ranges are disjoint and sorted by start.
+    auto it = std::upper_bound(expired_ranges_.begin(), expired_ranges_.end(), p,
+                               [](std::uint64_t x, const std::pair<std::uint64_t, std::uint64_t>& r) { return x < r.first; });
+    if (it == expired_ranges_.begin()) return false;
+    --it;
+    return p < it->second;
+  }
+
+  // ---------------------------------------------------------------- ring side
+
+  void pull_published() {
+    const std::size_t n = ring_.read(ring_.capacity(), [](std::uint64_t, offload_entry&) {});
+    read_pos_ += n;
+    AEGIS_ASSERT(read_pos_ == ring_.read_position(), "the pump is the ring's only consumer");
+  }
+
+  void expire(ns_t now) {
+    for (std::uint64_t p = first_live_; p < read_pos_; ++p) {
+      offload_entry& e = ring_.at(p);
+      if (e.st != st::live) continue;
+      // Entries are admitted in nearly position order; stopping at the first
+      // young one may expire a few later ones one iteration late, never early.
+      if (now - e.offload_ns < cfg_.ttl_ns) break;
+      e.st = st::expired;
+      remember_expired(p);
+      on_fate_(e.t, p + 1, fate::expired, nullptr, e.offload_ns);
+      bump(expired_);
+      ++terminal_count_;
+    }
+  }
+
+  void remember_expired(std::uint64_t p) {
+    try {
+      if (!expired_ranges_.empty() && expired_ranges_.back().second == p) {
+        expired_ranges_.back().second = p + 1;
+        return;
+      }
+      if (!expired_ranges_.empty() && expired_ranges_.back().second > p) return;  // Out of order: rare, tolerated.
+      expired_ranges_.emplace_back(p, p + 1);
+      if (expired_ranges_.size() > remembered_expired_ranges) expired_ranges_.pop_front();
+    } catch (const std::bad_alloc&) {
+      // Only the late/duplicate distinction is lost for this seq.
+      bump(alloc_failures_);
+    }
+  }
+
+  void release_terminal_prefix() noexcept {
+    while (first_live_ < read_pos_ && ring_.at(first_live_).st != st::live) ++first_live_;
+    if (first_live_ > release_pos_) {
+      ring_.release(first_live_);
+      release_pos_ = first_live_;
+    }
+    if (send_pos_ < release_pos_) send_pos_ = release_pos_;
+  }
+
+  // ---------------------------------------------------------------- send side
+
+  bool outstanding() const noexcept { return first_live_ < sent_high_; }
+
+  void rewind_sends() noexcept { send_pos_ = first_live_ > release_pos_ ? first_live_ : release_pos_; }
+
+  void maybe_retransmit(ns_t now) noexcept {
+    if (!outstanding()) return;
+    if (now - last_progress_ns_ < cfg_.retransmit_timeout_ns) return;
+    bump(retransmit_rounds_);
+    rewind_sends();
+    send_blocked_until_ns_ = 0;
+    last_progress_ns_ = now;
+  }
+
+  // Grows the frame buffer geometrically up to batch_max records. The
+  // "transport.alloc" fault makes a growth fail as a real bad_alloc would.
+  void grow_frame(std::size_t records) {
+    if (writer_.capacity_records() >= records) return;
+    if (AEGIS_FAULT(env_, "transport.alloc")) throw std::bad_alloc();
+    writer_.reserve_records(std::min(cfg_.batch_max, std::max(records, 2 * writer_.capacity_records())));
+  }
+
+  bool send_some(ns_t now) {
+    bool sent_any = false;
+    for (int frames = 0; frames < frames_per_iteration && send_pos_ < read_pos_; ++frames) {
+      if (now < send_blocked_until_ns_) break;
+      writer_.begin(frame_type::txn, cfg_.epoch, 0);
+      try {
+        grow_frame(std::min<std::uint64_t>(cfg_.batch_max, read_pos_ - send_pos_));
+      } catch (const std::bad_alloc&) {
+        bump(alloc_failures_);
+        back_off(now);
+        break;
+      }
+      std::uint64_t p = send_pos_;
+      std::uint64_t resent = 0;
+      const std::size_t room = std::min(cfg_.batch_max, writer_.capacity_records());
+      for (; p < read_pos_ && writer_.count() < room; ++p) {
+        const offload_entry& e = ring_.at(p);
+        if (e.st != st::live) continue;
+        writer_.add_txn(p + 1, e.t, e.offload_ns);
+        if (p < sent_high_) ++resent;
+      }
+      if (writer_.count() == 0) {
+        send_pos_ = p;  // Only terminal entries: nothing to send for them.
+        continue;
+      }
+      send_result r = send_result::ok;
+      if (AEGIS_FAULT(env_, "transport.send")) {
+        r = send_result::would_block;
+      } else if (AEGIS_FAULT(env_, "transport.send_error")) {
+        r = send_result::failed;
+      } else {
+        r = offload_sock_.send(writer_.finish());
+      }
+      if (r != send_result::ok) {
+        // The cursor stays: the same entries are encoded again next time.
+        bump(send_stalls_);
+        back_off(now);
+        break;
+      }
+      // Progress is measured from the first send after a quiet period, not
+      // from a verdict long ago.
+      if (!outstanding()) last_progress_ns_ = now;
+      send_pos_ = p;
+      if (p > sent_high_) sent_high_ = p;
+      send_backoff_ns_ = 0;
+      bump(frames_sent_);
+      if (resent != 0) bump(retransmits_, resent);
+      sent_any = true;
+    }
+    return sent_any;
+  }
+
+  void back_off(ns_t now) noexcept {
+    send_backoff_ns_ = send_backoff_ns_ == 0 ? send_backoff_min_ns : std::min(2 * send_backoff_ns_, send_backoff_max_ns);
+    send_blocked_until_ns_ = deadline_after(now, send_backoff_ns_);
+  }
+
+  // ---------------------------------------------------------------- idle
+
+  void notify_progress() noexcept {
+    if (drain_waiting_.load(std::memory_order_relaxed) == 0) return;
+    progress_word_.fetch_add(1, std::memory_order_release);
+    env_.unpark_all(progress_word_);
+  }
+
+  ns_t next_deadline(ns_t now) noexcept {
+    ns_t d = deadline_after(now, idle_wait_ns);
+    if (outstanding()) d = std::min(d, deadline_after(last_progress_ns_, cfg_.retransmit_timeout_ns));
+    if (cfg_.ttl_ns > 0 && first_live_ < read_pos_) {
+      d = std::min(d, deadline_after(ring_.at(first_live_).offload_ns, cfg_.ttl_ns));
+    }
+    if (send_pos_ < read_pos_) d = std::min(d, send_blocked_until_ns_);
+    return d;
+  }
+
+  void idle(ns_t now) {
+    const ns_t deadline = next_deadline(now);
+    if (deadline <= now) return;
+    sleeping_.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (ring_.readable() == 0 && stop_.load(std::memory_order_acquire) == 0) {
+      env_.wait(verdict_sock_, bell_, deadline);
+    }
+    sleeping_.store(0, std::memory_order_relaxed);
+  }
+
+  void check_invariants() const noexcept {
+    AEGIS_ASSERT(release_pos_ <= first_live_ && first_live_ <= read_pos_, "release <= first live <= read");
+    AEGIS_ASSERT(release_pos_ <= send_pos_ && send_pos_ <= read_pos_, "the send cursor stays among held entries");
+    AEGIS_ASSERT(sent_high_ <= read_pos_, "only entries read from the ring are ever sent");
+  }
+
+  Env& env_;
+  const offloader_config cfg_;
+  const fate_callback on_fate_;
+  ring_t ring_;
+  socket_t offload_sock_;
+  socket_t verdict_sock_;
+  doorbell_t bell_;
+  std::optional<thread_t> pump_thread_;
+
+  u32_atomic stop_;
+  u32_atomic sleeping_;       // 1 while the pump is (about to be) in env.wait.
+  u32_atomic drain_waiting_;  // 1 while drain() waits: the pump then signals progress.
+  u32_atomic progress_word_;  // Bumped and unparked on terminal progress.
+
+  // Counters: written by the pump only, read by anyone.
+  u64_atomic verdicts_, expired_, late_verdicts_, duplicate_verdicts_, unknown_seq_, stale_incarnation_,
+      retransmits_, retransmit_rounds_, bridge_incarnations_, hellos_, frames_sent_, frames_received_,
+      send_stalls_, recv_failures_, alloc_failures_;
+  std::array<u64_atomic, reject_reason_count> rejected_;
+
+  // Pump-private state. Positions: release_pos_ <= first_live_ <= read_pos_,
+  // release_pos_ <= send_pos_ <= read_pos_, sent_high_ <= read_pos_.
+  std::uint64_t read_pos_ = 0;     // Ring read cursor: entries below were seen by the pump.
+  std::uint64_t release_pos_ = 0;  // Ring release cursor.
+  std::uint64_t first_live_ = 0;   // First non-terminal entry at or after release (or read_pos_).
+  std::uint64_t send_pos_ = 0;     // Next entry to (re)send.
+  std::uint64_t sent_high_ = 0;    // Entries below were sent at least once.
+  std::uint64_t terminal_count_ = 0;
+  std::uint64_t incarnation_ = 0;  // Current bridge incarnation (0 = none yet).
+  std::array<std::uint64_t, remembered_incarnations> incarnations_{};
+  std::size_t incarnations_seen_ = 0;
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> expired_ranges_;  // [first, last) positions.
+  ns_t last_now_ = 0;
+  ns_t last_progress_ns_ = 0;
+  ns_t send_blocked_until_ns_ = 0;
+  ns_t send_backoff_ns_ = 0;
+  frame_writer writer_;
+  std::vector<std::byte> rx_;
+};
+
+}  // namespace aegis

@@ -1,0 +1,491 @@
+// Proves the production offloader (offloader<zmq_env>) keeps the protocol's
+// promises against an in-process fake bridge: a thread with its own ZeroMQ
+// context and real PULL/PUSH sockets over ipc in a fresh temp directory, whose
+// behaviour each test scripts (answer, stay silent, answer twice, send
+// garbage, restart under a new incarnation). Every test waits on a condition
+// with a deadline that fails it, never on a sleep, and checks the fate
+// callback ran exactly once per accepted transaction and the accounting
+// identity holds.
+#include "aegis/os_offloader.hpp"
+
+#include <fiu-control.h>
+#include <fiu.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace aegis {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t test_epoch = 0xE0C4'0000'0000'0001ULL;
+
+// Polls `pred` until it holds or `timeout` passes; the caller asserts the result.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 5000ms) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "aegis-offloader-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~temp_dir() { std::filesystem::remove_all(path); }
+  std::string endpoint(const char* name) const { return "ipc://" + (path / name).string(); }
+};
+
+// A scripted bridge peer. `on_txn` runs on the peer's thread for every valid
+// TXN frame and may call answer()/send() there.
+class fake_bridge {
+ public:
+  using handler = std::function<void(fake_bridge&, const decoded_frame&)>;
+
+  fake_bridge(const temp_dir& dir, std::uint64_t incarnation, handler on_txn, std::vector<std::vector<std::byte>> first = {})
+      : incarnation_(incarnation), on_txn_(std::move(on_txn)), first_(std::move(first)) {
+    pull_.set(zmq::sockopt::linger, 0);
+    push_.set(zmq::sockopt::linger, 0);
+    pull_.connect(dir.endpoint("offload.sock"));
+    push_.connect(dir.endpoint("verdicts.sock"));
+    thread_ = std::thread([this] { run(); });
+  }
+  ~fake_bridge() { stop(); }
+
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Peer-thread helpers.
+  void send(const std::vector<std::byte>& bytes) { push_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::none); }
+  void answer(const decoded_frame& f, std::uint64_t incarnation = 0, std::uint64_t txn_id_xor = 0) {
+    std::vector<verdict_record> vs;
+    for (std::size_t i = 0; i < f.header.count; ++i) {
+      const auto r = f.txn_at(i);
+      vs.push_back({r.seq, r.t.txn_id ^ txn_id_xor, 0.25f, 1});
+    }
+    send(encode_verdict_frame(f.header.epoch, incarnation != 0 ? incarnation : incarnation_, vs));
+  }
+
+  std::uint64_t records_received() const { return records_.load(); }
+  std::uint64_t frames_received() const { return frames_.load(); }
+  std::uint64_t incarnation() const { return incarnation_; }
+
+ private:
+  void run() {
+    send(encode_hello_frame(0, incarnation_));
+    for (const auto& f : first_) send(f);
+    std::vector<std::byte> buf;
+    while (!stop_) {
+      zmq::pollitem_t item{pull_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, 5ms);
+      zmq::message_t msg;
+      while (pull_.recv(msg, zmq::recv_flags::dontwait)) {
+        const auto* p = static_cast<const std::byte*>(msg.data());
+        buf.assign(p, p + msg.size());
+        const auto f = decode_frame(buf);
+        if (!f.ok() || f.header.type != frame_type::txn) {
+          ++bad_;
+          continue;
+        }
+        ++frames_;
+        records_ += f.header.count;
+        if (on_txn_) on_txn_(*this, f);
+      }
+    }
+  }
+
+  zmq::context_t ctx_{1};
+  zmq::socket_t pull_{ctx_, zmq::socket_type::pull};
+  zmq::socket_t push_{ctx_, zmq::socket_type::push};
+  std::uint64_t incarnation_;
+  handler on_txn_;
+  std::vector<std::vector<std::byte>> first_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> records_{0}, frames_{0}, bad_{0};
+  std::thread thread_;
+};
+
+const fake_bridge::handler answer_all = [](fake_bridge& b, const decoded_frame& f) { b.answer(f); };
+
+txn make_txn(std::uint64_t id) {
+  txn t;
+  t.txn_id = id;
+  t.amount_minor = static_cast<std::int64_t>(id * 100);
+  t.merchant_id = id % 7;
+  t.card_fp = id * 31;
+  t.currency = {'E', 'U', 'R'};
+  t.mcc = 5411;
+  return t;
+}
+
+// The system under test plus a ledger of fates by txn id.
+struct harness {
+  temp_dir dir;
+  zmq_env env;
+  std::mutex mu;
+  std::map<std::uint64_t, int> fates_by_id;  // txn id -> number of callbacks
+  std::map<std::uint64_t, fate> last_fate;
+  std::atomic<std::uint64_t> callbacks{0};
+  std::unique_ptr<os_offloader> off;
+
+  explicit harness(std::function<void(offloader_config&)> tweak = {}) {
+    offloader_config cfg;
+    cfg.offload_endpoint = dir.endpoint("offload.sock");
+    cfg.verdict_endpoint = dir.endpoint("verdicts.sock");
+    cfg.epoch = test_epoch;
+    cfg.ring_capacity = 1024;
+    if (tweak) tweak(cfg);
+    off = std::make_unique<os_offloader>(env, cfg, [this](const txn& t, std::uint64_t seq, fate f, const verdict* v, ns_t) {
+      std::lock_guard lock(mu);
+      ++fates_by_id[t.txn_id];
+      last_fate[t.txn_id] = f;
+      EXPECT_EQ(f == fate::verdict, v != nullptr);
+      if (v != nullptr) {
+        EXPECT_EQ(v->seq, seq);
+        EXPECT_EQ(v->txn_id, t.txn_id);
+        EXPECT_EQ(v->score, 0.25f);
+      }
+      ++callbacks;
+    });
+    off->start();
+  }
+  ~harness() { off->stop(); }
+
+  void offload_n(std::uint64_t first_id, std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i) ASSERT_EQ(off->offload(make_txn(first_id + i)), offload_status::accepted);
+  }
+  bool drain(std::chrono::milliseconds within = 5000ms) {
+    return off->drain(env.now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(within).count());
+  }
+  // Every accepted id had exactly one callback, and the counters agree.
+  void expect_exactly_once(std::uint64_t accepted) {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(fates_by_id.size(), accepted);
+    for (const auto& [id, n] : fates_by_id) EXPECT_EQ(n, 1) << "txn " << id << " had " << n << " fate callbacks";
+    const auto c = off->counters();
+    EXPECT_EQ(c.verdicts + c.expired, callbacks.load());
+    EXPECT_TRUE(c.identity_holds());
+  }
+};
+
+TEST(Offloader, EveryTransactionGetsExactlyOneVerdict) {
+  harness h;
+  fake_bridge bridge(h.dir, 11, answer_all);
+  h.offload_n(1, 5000);
+  ASSERT_TRUE(h.drain());
+  const auto c = h.off->counters();
+  EXPECT_EQ(c.offered, 5000u);
+  EXPECT_EQ(c.accepted, 5000u);
+  EXPECT_EQ(c.verdicts, 5000u);
+  EXPECT_EQ(c.in_flight, 0u);
+  EXPECT_EQ(c.duplicate_verdicts, 0u);
+  EXPECT_EQ(c.bridge_incarnations, 1u);
+  EXPECT_TRUE(wait_until([&] { return h.off->counters().ring_depth == 0; })) << "terminal entries are released";
+  h.expect_exactly_once(5000);
+}
+
+TEST(Offloader, DuplicateVerdictsAreCountedAndIgnored) {
+  harness h;
+  fake_bridge bridge(h.dir, 12, [](fake_bridge& b, const decoded_frame& f) {
+    b.answer(f);
+    b.answer(f);
+  });
+  h.offload_n(1, 300);
+  ASSERT_TRUE(h.drain());
+  ASSERT_TRUE(wait_until([&] { return h.off->counters().duplicate_verdicts == 300; }))
+      << h.off->counters().duplicate_verdicts;
+  EXPECT_EQ(h.off->counters().verdicts, 300u);
+  h.expect_exactly_once(300);
+}
+
+TEST(Offloader, VerdictsForUnknownSeqsAreCountedAndIgnored) {
+  harness h;
+  fake_bridge bridge(h.dir, 13, [](fake_bridge& b, const decoded_frame& f) {
+    const std::vector<verdict_record> bogus{{0, 1, 0.5f, 0}, {1'000'000'000, 1, 0.5f, 0}};
+    b.send(encode_verdict_frame(f.header.epoch, b.incarnation(), bogus));
+    b.answer(f);
+  });
+  h.offload_n(1, 1);
+  ASSERT_TRUE(h.drain());
+  ASSERT_TRUE(wait_until([&] { return h.off->counters().unknown_seq == 2; }));
+  h.expect_exactly_once(1);
+}
+
+TEST(Offloader, NewIncarnationResendsEveryUnverdictedTransactionInOrder) {
+  harness h([](offloader_config& c) { c.retransmit_timeout_ns = 60'000'000'000; });  // only the restart may resend
+  auto silent = std::make_unique<fake_bridge>(h.dir, 21, nullptr);
+  h.offload_n(1, 500);
+  ASSERT_TRUE(wait_until([&] { return silent->records_received() == 500; })) << silent->records_received();
+  silent.reset();  // The first bridge dies holding all 500.
+  std::mutex mu;
+  std::vector<std::uint64_t> seqs;
+  fake_bridge second(h.dir, 22, [&](fake_bridge& b, const decoded_frame& f) {
+    {
+      std::lock_guard lock(mu);
+      for (std::size_t i = 0; i < f.header.count; ++i) seqs.push_back(f.txn_at(i).seq);
+    }
+    b.answer(f);
+  });
+  ASSERT_TRUE(h.drain());
+  const auto c = h.off->counters();
+  EXPECT_EQ(c.verdicts, 500u);
+  EXPECT_EQ(c.bridge_incarnations, 2u);
+  EXPECT_EQ(c.retransmits, 500u);
+  EXPECT_EQ(c.retransmit_rounds, 0u);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(seqs.size(), 500u);
+  for (std::size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1) << "resent in seq order";
+  h.expect_exactly_once(500);
+}
+
+TEST(Offloader, VerdictsFromASupersededIncarnationAreStale) {
+  harness h([](offloader_config& c) { c.retransmit_timeout_ns = 60'000'000'000; });
+  // The peer announces 31, then 32 takes over; it answers every frame first as
+  // 31 (stale: seen, not current) and then as 32.
+  fake_bridge bridge(
+      h.dir, 31,
+      [&](fake_bridge& b, const decoded_frame& f) {
+        b.answer(f, 31);
+        b.answer(f, 32);
+      },
+      {encode_hello_frame(0, 32)});
+  ASSERT_TRUE(wait_until([&] { return h.off->counters().bridge_incarnations == 2; }));
+  h.offload_n(1, 10);
+  ASSERT_TRUE(h.drain());
+  const auto c = h.off->counters();
+  EXPECT_EQ(c.bridge_incarnations, 2u);
+  EXPECT_EQ(c.verdicts, 10u);
+  EXPECT_EQ(c.stale_incarnation, 10u);
+  EXPECT_EQ(c.duplicate_verdicts, 0u);
+  h.expect_exactly_once(10);
+}
+
+TEST(Offloader, NoProgressWithinTheRetransmitTimeoutResends) {
+  harness h([](offloader_config& c) { c.retransmit_timeout_ns = 50'000'000; });
+  std::atomic<int> frames{0};
+  // The bridge loses the first frame it gets, as a dying pipe would.
+  fake_bridge bridge(h.dir, 41, [&](fake_bridge& b, const decoded_frame& f) {
+    if (frames++ > 0) b.answer(f);
+  });
+  ASSERT_TRUE(wait_until([&] { return h.off->counters().bridge_incarnations == 1; }));
+  h.offload_n(1, 50);
+  ASSERT_TRUE(h.drain());
+  const auto c = h.off->counters();
+  EXPECT_GE(c.retransmit_rounds, 1u);
+  EXPECT_GE(c.retransmits, 1u);
+  EXPECT_EQ(c.verdicts, 50u);
+  h.expect_exactly_once(50);
+}
+
+TEST(Offloader, DropModeAccountsForEveryOffer) {
+  harness h([](offloader_config& c) {
+    c.mode = admission::drop;
+    c.ring_capacity = 8;
+  });
+  // No bridge: nothing is verdicted, so exactly `capacity` are admitted.
+  std::map<offload_status, int> by_status;
+  for (std::uint64_t i = 1; i <= 100; ++i) ++by_status[h.off->offload(make_txn(i))];
+  EXPECT_EQ(by_status[offload_status::accepted], 8);
+  EXPECT_EQ(by_status[offload_status::dropped_ring_full], 92);
+  auto c = h.off->counters();
+  EXPECT_EQ(c.offered, 100u);
+  EXPECT_EQ(c.dropped_ring_full, 92u);
+  EXPECT_EQ(c.in_flight, 8u);
+  EXPECT_TRUE(c.identity_holds());
+  fake_bridge bridge(h.dir, 51, answer_all);
+  ASSERT_TRUE(h.drain());
+  c = h.off->counters();
+  EXPECT_EQ(c.verdicts, 8u);
+  EXPECT_EQ(c.offered, c.verdicts + c.expired + c.dropped() + c.in_flight);
+  h.expect_exactly_once(8);
+}
+
+TEST(Offloader, BlockModeNeverDropsWithASmallRing) {
+  harness h([](offloader_config& c) { c.ring_capacity = 4; });
+  fake_bridge bridge(h.dir, 52, answer_all);
+  std::thread producer([&] { h.offload_n(1, 2000); });
+  producer.join();
+  ASSERT_TRUE(h.drain());
+  const auto c = h.off->counters();
+  EXPECT_EQ(c.accepted, 2000u);
+  EXPECT_EQ(c.dropped(), 0u);
+  h.expect_exactly_once(2000);
+}
+
+TEST(Offloader, BlockDeadlineDropsWithReasonTimeout) {
+  harness h([](offloader_config& c) {
+    c.ring_capacity = 2;
+    c.block_deadline_ns = 20'000'000;
+  });
+  h.offload_n(1, 2);
+  EXPECT_EQ(h.off->offload(make_txn(3)), offload_status::dropped_timeout);
+  EXPECT_EQ(h.off->counters().dropped_timeout, 1u);
+  EXPECT_TRUE(h.off->counters().identity_holds());
+}
+
+TEST(Offloader, TtlExpiresUnsentTransactionsWithoutABridge) {
+  harness h([](offloader_config& c) {
+    c.ttl_ns = 30'000'000;
+    c.retransmit_timeout_ns = 60'000'000'000;
+  });
+  h.offload_n(1, 10);
+  ASSERT_TRUE(h.drain()) << "expiry is terminal, so a drain finishes without a bridge";
+  auto c = h.off->counters();
+  EXPECT_EQ(c.expired, 10u);
+  EXPECT_EQ(c.verdicts, 0u);
+  {
+    std::lock_guard lock(h.mu);
+    for (const auto& [id, f] : h.last_fate) EXPECT_EQ(f, fate::expired);
+  }
+  h.expect_exactly_once(10);
+  // A bridge that now answers seqs 1..10 (which it never got) is late, not new.
+  std::vector<verdict_record> late;
+  for (std::uint64_t i = 1; i <= 10; ++i) late.push_back({i, i, 0.25f, 0});
+  fake_bridge bridge(h.dir, 61, nullptr, {encode_verdict_frame(test_epoch, 61, late)});
+  // Nothing was ever sent (no bridge was connected), so these seqs are unknown.
+  ASSERT_TRUE(wait_until([&] { return h.off->counters().unknown_seq == 10; })) << h.off->counters().unknown_seq;
+}
+
+TEST(Offloader, VerdictAfterExpiryIsLate) {
+  harness h([](offloader_config& c) {
+    c.ttl_ns = 50'000'000;
+    c.retransmit_timeout_ns = 60'000'000'000;
+  });
+  std::mutex mu;
+  std::vector<std::vector<std::byte>> held;
+  fake_bridge bridge(h.dir, 62, [&](fake_bridge& b, const decoded_frame& f) {
+    std::vector<verdict_record> vs;
+    for (std::size_t i = 0; i < f.header.count; ++i) vs.push_back({f.txn_at(i).seq, f.txn_at(i).t.txn_id, 0.25f, 0});
+    std::lock_guard lock(mu);
+    held.push_back(encode_verdict_frame(f.header.epoch, b.incarnation(), vs));
+  });
+  ASSERT_TRUE(wait_until([&] { return h.off->counters().bridge_incarnations == 1; }));
+  h.offload_n(1, 20);
+  ASSERT_TRUE(wait_until([&] { return bridge.records_received() == 20; }));
+  ASSERT_TRUE(h.drain());
+  EXPECT_EQ(h.off->counters().expired, 20u);
+  // Now deliver the held verdicts through a second connection of the same incarnation.
+  std::vector<std::vector<std::byte>> frames;
+  {
+    std::lock_guard lock(mu);
+    frames = held;
+  }
+  fake_bridge courier(h.dir, 62, nullptr, frames);
+  ASSERT_TRUE(wait_until([&] { return h.off->counters().late_verdicts == 20; })) << h.off->counters().late_verdicts;
+  EXPECT_EQ(h.off->counters().verdicts, 0u);
+  h.expect_exactly_once(20);
+}
+
+std::vector<std::byte> corrupt(std::vector<std::byte> f, std::size_t at, std::uint8_t v, bool fix) {
+  f[at] = static_cast<std::byte>(v);
+  if (fix) {
+    const std::uint64_t c = frame_checksum(f);
+    std::memcpy(f.data() + 24, &c, 8);
+  }
+  return f;
+}
+
+TEST(Offloader, MalformedAndForgedFramesAreRejectedByReason) {
+  harness h([](offloader_config& c) { c.retransmit_timeout_ns = 60'000'000'000; });
+  const std::vector<verdict_record> one{{1, 1, 0.5f, 0}};
+  const auto good = encode_verdict_frame(test_epoch, 71, one);
+  std::vector<std::vector<std::byte>> garbage{
+      std::vector<std::byte>(5),                         // truncated
+      corrupt(good, 0, 'x', true),                       // bad_magic
+      corrupt(good, 4, 9, true),                         // bad_version
+      corrupt(good, 5, 7, true),                         // bad_type
+      corrupt(good, 6, 2, true),                         // bad_length
+      corrupt(good, 40, 0xff, false),                    // bad_checksum
+      encode_verdict_frame(test_epoch + 1, 71, one),     // wrong_epoch
+      encode_txn_frame(test_epoch, {}),                  // unexpected_type
+  };
+  std::atomic<int> frames{0};
+  std::atomic<std::uint64_t> forged_records{0};
+  fake_bridge bridge(
+      h.dir, 71,
+      [&](fake_bridge& b, const decoded_frame& f) {
+        if (frames++ == 0) {
+          forged_records = f.header.count;
+          b.answer(f, 0, 0xdead);  // forged: txn ids do not match
+        }
+        b.answer(f);
+      },
+      garbage);
+  ASSERT_TRUE(wait_until([&] { return h.off->counters().frames_received >= 1 + garbage.size(); }));
+  h.offload_n(1, 3);
+  ASSERT_TRUE(h.drain());
+  const auto c = h.off->counters();
+  for (auto r : {reject_reason::truncated, reject_reason::bad_magic, reject_reason::bad_version, reject_reason::bad_type,
+                 reject_reason::bad_length, reject_reason::bad_checksum, reject_reason::wrong_epoch,
+                 reject_reason::unexpected_type}) {
+    EXPECT_EQ(c.rejected(r), 1u) << to_string(r);
+  }
+  EXPECT_GE(forged_records.load(), 1u);
+  EXPECT_EQ(c.rejected(reject_reason::forged), forged_records.load()) << "one per forged record";
+  EXPECT_EQ(c.rejected(reject_reason::oversized), 0u);
+  EXPECT_EQ(c.verdicts, 3u);
+  h.expect_exactly_once(3);
+}
+
+TEST(Offloader, SendFaultKeepsTheBatchAndDeliversOnceHealed) {
+  fiu_init(0);
+  harness h;
+  fake_bridge bridge(h.dir, 81, answer_all);
+  ASSERT_TRUE(wait_until([&] { return h.off->counters().bridge_incarnations == 1; }));
+  ASSERT_EQ(fiu_enable("transport.send", 1, nullptr, 0), 0);
+  h.offload_n(1, 100);
+  ASSERT_TRUE(wait_until([&] { return h.off->counters().send_stalls >= 2; }));
+  EXPECT_EQ(bridge.records_received(), 0u);
+  EXPECT_EQ(h.off->counters().in_flight, 100u);
+  fiu_disable("transport.send");
+  ASSERT_TRUE(h.drain());
+  EXPECT_EQ(h.off->counters().verdicts, 100u);
+  EXPECT_EQ(h.off->counters().retransmits, 0u) << "a batch that never left is not a resend";
+  h.expect_exactly_once(100);
+}
+
+TEST(Offloader, AllocFaultLosesNothing) {
+  fiu_init(0);
+  harness h;
+  fake_bridge bridge(h.dir, 82, answer_all);
+  ASSERT_EQ(fiu_enable("transport.alloc", 1, nullptr, 0), 0);
+  h.offload_n(1, 100);
+  ASSERT_TRUE(wait_until([&] { return h.off->counters().alloc_failures >= 1; }));
+  fiu_disable("transport.alloc");
+  ASSERT_TRUE(h.drain());
+  EXPECT_EQ(h.off->counters().verdicts, 100u);
+  h.expect_exactly_once(100);
+}
+
+TEST(Offloader, RejectsBadConfiguration) {
+  temp_dir dir;
+  zmq_env env;
+  offloader_config cfg;
+  cfg.offload_endpoint = dir.endpoint("o.sock");
+  cfg.verdict_endpoint = dir.endpoint("v.sock");
+  auto cb = [](const txn&, std::uint64_t, fate, const verdict*, ns_t) {};
+  EXPECT_THROW(os_offloader(env, cfg, cb), std::invalid_argument) << "epoch 0";
+  cfg.epoch = 1;
+  cfg.batch_max = 0;
+  EXPECT_THROW(os_offloader(env, cfg, cb), std::invalid_argument);
+  cfg.batch_max = 256;
+  cfg.ring_capacity = 1000;
+  EXPECT_THROW(os_offloader(env, cfg, cb), std::invalid_argument) << "not a power of two";
+}
+
+}  // namespace
+}  // namespace aegis
