@@ -168,6 +168,9 @@ struct harness {
   void offload_n(std::uint64_t first_id, std::uint64_t n) {
     for (std::uint64_t i = 0; i < n; ++i) ASSERT_EQ(off->offload(make_txn(first_id + i)), offload_status::accepted);
   }
+  bool await_incarnations(std::uint64_t n) {
+    return wait_until([&] { return off->counters().bridge_incarnations == n; });
+  }
   bool drain(std::chrono::milliseconds within = 5000ms) {
     return off->drain(env.now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(within).count());
   }
@@ -185,6 +188,9 @@ struct harness {
 TEST(Offloader, EveryTransactionGetsExactlyOneVerdict) {
   harness h;
   fake_bridge bridge(h.dir, 11, answer_all);
+  // Before its HELLO arrives the core cannot tell this bridge from a dead
+  // one, and its HELLO would resend everything already sent: wait for it.
+  ASSERT_TRUE(h.await_incarnations(1));
   h.offload_n(1, 5000);
   ASSERT_TRUE(h.drain());
   const auto c = h.off->counters();
@@ -204,6 +210,7 @@ TEST(Offloader, DuplicateVerdictsAreCountedAndIgnored) {
     b.answer(f);
     b.answer(f);
   });
+  ASSERT_TRUE(h.await_incarnations(1));
   h.offload_n(1, 300);
   ASSERT_TRUE(h.drain());
   ASSERT_TRUE(wait_until([&] { return h.off->counters().duplicate_verdicts == 300; }))
@@ -219,6 +226,7 @@ TEST(Offloader, VerdictsForUnknownSeqsAreCountedAndIgnored) {
     b.send(encode_verdict_frame(f.header.epoch, b.incarnation(), bogus));
     b.answer(f);
   });
+  ASSERT_TRUE(h.await_incarnations(1));
   h.offload_n(1, 1);
   ASSERT_TRUE(h.drain());
   ASSERT_TRUE(wait_until([&] { return h.off->counters().unknown_seq == 2; }));
@@ -228,6 +236,7 @@ TEST(Offloader, VerdictsForUnknownSeqsAreCountedAndIgnored) {
 TEST(Offloader, NewIncarnationResendsEveryUnverdictedTransactionInOrder) {
   harness h([](offloader_config& c) { c.retransmit_timeout_ns = 60'000'000'000; });  // only the restart may resend
   auto silent = std::make_unique<fake_bridge>(h.dir, 21, nullptr);
+  ASSERT_TRUE(h.await_incarnations(1));
   h.offload_n(1, 500);
   ASSERT_TRUE(wait_until([&] { return silent->records_received() == 500; })) << silent->records_received();
   silent.reset();  // The first bridge dies holding all 500.
