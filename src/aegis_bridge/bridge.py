@@ -112,7 +112,10 @@ class Bridge:
         for s in (self._pull, self._push):
             s.setsockopt(zmq.LINGER, 0)
             s.setsockopt(zmq.RECONNECT_IVL, config.reconnect_ivl_ms)
-        self._pull.setsockopt(zmq.MAXMSGSIZE, p.MAX_FRAME_BYTES)
+        # No ZMQ_MAXMSGSIZE here, on purpose: on a connecting socket libzmq
+        # treats an oversized message as a protocol error and never
+        # reconnects, so one bad frame would make the bridge deaf for good.
+        # decode_frame rejects and counts it as `oversized` instead.
         self._pull.setsockopt(zmq.RCVHWM, config.recv_hwm)
         self._push.setsockopt(zmq.SNDHWM, config.send_hwm)
         self._poller = zmq.Poller()
