@@ -16,7 +16,7 @@ import threading
 from wsgiref.simple_server import make_server
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler, make_wsgi_app
 
 from .protocol import REJECT_REASONS
@@ -49,8 +49,9 @@ class _StatsCollector:
         for reason in (*REJECT_REASONS, "unexpected_type"):
             bad.add_metric([reason], stats.bad_frames.get(reason, 0))
         yield bad
-        yield GaugeMetricFamily("aegis_bridge_core_epoch", "Epoch of the last core seen (0 if none).",
-                                value=stats.current_epoch)
+        # An epoch is a 64-bit id, which a float sample would round: a label keeps it exact.
+        yield InfoMetricFamily("aegis_bridge_core", "The last core epoch seen (0x0 if none).",
+                               value={"epoch": f"{stats.current_epoch:#x}"})
         yield InfoMetricFamily("aegis_bridge", "This bridge process.",
                                value={"incarnation": f"{self._bridge.incarnation:#018x}",
                                       "model": getattr(self._bridge.model, "name", "unknown")})

@@ -1,0 +1,147 @@
+"""Proves the real bridge process (`python3 -m aegis_bridge`) behaves as deployed, against a fake core.
+
+No aegis-core is needed: FakeCore binds the endpoints in the harness's
+directory, so these run in every build. They cover what only a real process
+shows:
+- SIGTERM and SIGINT end it promptly with exit code 0 and final counters.
+- Bad arguments end it with exit code 2 and exactly one line on stderr.
+- Its Prometheus endpoint parses with prometheus_client's parser, passes
+  `promtool check metrics`, and its counters equal the traffic sent.
+- The stop-before-send hook freezes it after receiving and before answering,
+  so a kill there leaves frames unanswered, which a new incarnation answers.
+- It may start before the core, and it survives the core dying and a new
+  core (new epoch) binding the same endpoints.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from aegis_bridge import protocol as p
+from aegis_fixtures.fake_core import FakeCore
+from aegis_fixtures.harness import PYTHON, REPO
+from aegis_fixtures.observe import promtool_check
+from aegis_fixtures.waiting import wait_for
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture
+def core(harness):
+    harness.endpoint_dir.mkdir(mode=0o700)
+    c = FakeCore(harness.endpoint_dir)
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_cleanly_with_exit_code_0(harness, core, sig):
+    stats = harness.dir / "stats.json"
+    bridge = harness.start_bridge(extra=["--stats-json", stats])
+    core.send_txns(500, per_frame=100)
+    core.wait_verdict_records(500)
+    bridge.signal(sig)
+    assert bridge.wait(5) == 0
+    doc = json.loads(stats.read_text())
+    assert doc["verdict_records_sent"] == 500 and doc["incarnation"] == bridge.incarnation
+    assert "aegis-bridge: stopped:" in bridge.log_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "required: --offload, --verdicts"),
+    (["--offload", "nonsense", "--verdicts", "ipc:///tmp/x"], "not a ZeroMQ endpoint"),
+    (["--offload", "ipc:///tmp/a", "--verdicts", "ipc:///tmp/b", "--heartbeat", "200"], "is not a duration"),
+    (["--offload", "ipc:///tmp/a", "--verdicts", "ipc:///tmp/b", "--batch-max", "0"], "outside 1.."),
+    (["--offload", "ipc:///tmp/a", "--verdicts", "ipc:///tmp/b", "--metrics-port", "70000"], "outside 0..65535"),
+    (["--offload", "ipc:///tmp/a", "--verdicts", "ipc:///tmp/b", "--model", "/nonexistent.json"],
+     "cannot read model weights"),
+])
+def test_bad_arguments_give_one_line_and_exit_code_2(args, message):
+    r = subprocess.run([PYTHON, "-m", "aegis_bridge", *args], capture_output=True, text=True, timeout=30,
+                       env={"PYTHONPATH": str(REPO / "src")})
+    assert r.returncode == 2
+    assert r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("aegis-bridge: error:") and message in r.stderr
+
+
+def test_metrics_parse_pass_promtool_and_count_the_traffic(harness, core):
+    bridge = harness.start_bridge()
+    core.send_txns(1000, per_frame=250)
+    core.send_raw(b"junk")
+    core.send_raw(p.encode_hello(1, 1))
+    core.wait_verdict_records(1000)
+
+    def settled():
+        m = harness.bridge_metrics()
+        return m.value("aegis_bridge_frames_received_total") == 6 and m
+
+    wait_for(settled, 5, "the bridge's counters to include all 6 frames")
+    m = harness.bridge_metrics()
+    assert m.value("aegis_bridge_txn_frames_total") == 4
+    assert m.value("aegis_bridge_records_scored_total") == 1000
+    assert m.value("aegis_bridge_verdict_records_sent_total") == 1000
+    assert m.by_label("aegis_bridge_bad_frames_total", "reason") == {
+        r: (1.0 if r in ("truncated", "unexpected_type") else 0.0) for r in (*p.REJECT_REASONS, "unexpected_type")}
+    assert m.value("aegis_bridge_core_info", epoch=f"{core.epoch:#x}") == 1.0
+    assert m.value("aegis_bridge_info", incarnation=f"{bridge.incarnation:#018x}") == 1.0
+    ok, output = promtool_check(m.text)
+    if ok is None:
+        pytest.skip(output)
+    assert ok, output
+
+
+def test_killed_between_receiving_and_sending_then_a_new_incarnation_answers(harness, core):
+    first = harness.start_bridge(extra=["--hook-stop-before-send", 3])
+    frames = core.make_frames(5 * 10, per_frame=10)
+    for records in frames[:2]:
+        core.send_raw(p.encode_txns(core.epoch, records))
+        core.wait_verdict_records(sum(len(f) for f in frames[:2]) if records is frames[1] else 10)
+    core.send_raw(p.encode_txns(core.epoch, frames[2]))
+    first.wait_stopped(10)  # received frame 3, has not answered it
+    assert "hook: stopped before send, holding 1 frames, seqs 21..30" in first.log_text()
+    first.kill()
+    core.pump(0)
+    assert core.verdict_record_count() == 20, "nothing for frame 3 was sent before the kill"
+
+    second = harness.start_bridge()
+    assert second.incarnation != first.incarnation
+    core.wait(lambda: any(h.incarnation == second.incarnation for h in core.hellos), 10, "the new incarnation's HELLO")
+    for records in frames[2:]:  # what a core does on a new incarnation: resend the unverdicted
+        core.send_raw(p.encode_txns(core.epoch, records))
+    core.wait_verdict_records(50)
+    late = core.verdict_frames[2:]
+    assert [f.incarnation for f in late] == [second.incarnation] * 3
+    assert core.verdict_records()["seq"].tolist() == list(range(1, 51))
+
+
+def test_bridge_started_before_the_core_then_the_core_restarts(harness):
+    bridge = harness.start_bridge(heartbeat="50ms")  # nothing bound yet: it keeps retrying
+    harness.endpoint_dir.mkdir(mode=0o700)
+    old = FakeCore(harness.endpoint_dir, epoch=111)
+    try:
+        old.wait_hellos(1)
+        old.send_txns(100, per_frame=50)
+        old.wait_verdict_records(100)
+    finally:
+        old.close()  # the core dies; its socket files stay behind, as after SIGKILL
+    new = FakeCore(harness.endpoint_dir, epoch=222)
+    try:
+        new.wait(lambda: any(h.epoch == 111 for h in new.hellos), 10, "a HELLO carrying the last epoch seen")
+        new.send_txns(100, per_frame=50)
+        new.wait_verdict_records(100)
+        assert {f.epoch for f in new.verdict_frames} == {222}
+        assert {f.incarnation for f in new.verdict_frames} == {bridge.incarnation}
+        assert bridge.alive()
+        wait_for(lambda: harness.bridge_metrics().value("aegis_bridge_epochs_seen_total") == 2, 5,
+                 "the bridge to count the second epoch")
+    finally:
+        new.close()
+
+
+def test_module_runs_from_a_plain_checkout():
+    r = subprocess.run([sys.executable, "-m", "aegis_bridge", "--help"], capture_output=True, text=True,
+                       timeout=30, cwd=REPO / "src")
+    assert r.returncode == 0 and "--offload" in r.stdout
