@@ -28,9 +28,10 @@
 //       pump's own send cursor over [release, read), so no ring rewind)
 //     expire live entries older than ttl_ns
 //     release the contiguous terminal prefix (frees ring space for producers)
-//     new incarnation, or no verdict progress for retransmit_timeout while
-//       something sent is unverdicted: move the send cursor back to the first
-//       live entry, so every unverdicted entry is resent in seq order
+//     new incarnation (after the first), or no progress of the oldest
+//       unverdicted sent entry for retransmit_timeout: move the send cursor
+//       back to the first live entry, so every unverdicted entry is resent in
+//       seq order
 //     send frames of up to batch_max live entries; a send that would block or
 //       fails keeps the cursor where it was, so nothing is skipped
 //     idle: env.wait(verdict socket, doorbell, next timer)
@@ -377,7 +378,7 @@ class offloader {
       bool busy = receive(now);
       pull_published();
       if (cfg_.ttl_ns > 0) expire(now);
-      release_terminal_prefix();
+      release_terminal_prefix(now);
       maybe_retransmit(now);
       busy |= send_some(now);
       if (terminal_count_ != terminal_before) notify_progress();
@@ -434,7 +435,7 @@ class offloader {
       // A verdict frame from an incarnation never announced is its announcement.
       new_incarnation(f.header.incarnation, now);
     }
-    for (std::size_t i = 0; i < f.header.count; ++i) apply(f.verdict_at(i), now);
+    for (std::size_t i = 0; i < f.header.count; ++i) apply(f.verdict_at(i));
   }
 
   bool seen_incarnation(std::uint64_t inc) const noexcept {
@@ -447,19 +448,25 @@ class offloader {
 
   void new_incarnation(std::uint64_t inc, ns_t now) {
     AEGIS_ASSERT(inc != incarnation_, "a new incarnation differs from the current one");
+    const bool first = incarnations_seen_ == 0;
     incarnations_[incarnations_seen_ % remembered_incarnations] = inc;
     ++incarnations_seen_;
     incarnation_ = inc;
     bump(bridge_incarnations_);
     // A new bridge process has none of what the old one held: resend every
-    // unverdicted entry, in seq order, and retry sending at once.
-    rewind_sends();
+    // unverdicted entry, in seq order, and retry sending at once. The very
+    // first incarnation is the exception: a bridge that was already running
+    // when the core started has most likely received everything sent before
+    // its first heartbeat arrived, and resending it all would double the
+    // start-up work. If that data went to a bridge that died unannounced, the
+    // oldest entry makes no progress and the retransmit timeout resends it.
+    if (!first) rewind_sends();
     send_blocked_until_ns_ = 0;
     send_backoff_ns_ = 0;
     last_progress_ns_ = now;
   }
 
-  void apply(const verdict_record& v, ns_t now) {
+  void apply(const verdict_record& v) {
     if (v.seq == 0 || v.seq > sent_high_) {
       bump(unknown_seq_);
       return;
@@ -489,7 +496,6 @@ class offloader {
     // Counted after the callback: drain() returning means every callback finished.
     bump(verdicts_);
     ++terminal_count_;
-    last_progress_ns_ = now;
   }
 
   bool was_expired(std::uint64_t p) const noexcept {
@@ -539,8 +545,13 @@ class offloader {
     }
   }
 
-  void release_terminal_prefix() noexcept {
+  // Progress is the oldest unverdicted entry reaching a terminal state: a
+  // bridge that verdicts newer entries while an older frame was lost (a dead
+  // pipe, an unannounced restart) is not making progress.
+  void release_terminal_prefix(ns_t now) noexcept {
+    const std::uint64_t before = first_live_;
     while (first_live_ < read_pos_ && ring_.at(first_live_).st != st::live) ++first_live_;
+    if (first_live_ != before) last_progress_ns_ = now;
     if (first_live_ > release_pos_) {
       ring_.release(first_live_);
       release_pos_ = first_live_;
