@@ -80,6 +80,7 @@ class trace {
   /// Adds one event to the hash (and the kept list).
   void record(const event& e) {
     ++count_;
+    last_ = e;
     std::array<std::uint64_t, 5> words{static_cast<std::uint64_t>(e.time_ns),
                                        (static_cast<std::uint64_t>(e.process) << 32) | e.fiber,
                                        static_cast<std::uint64_t>(e.kind), e.seq,
@@ -92,6 +93,8 @@ class trace {
 
   /// The XXH64 of every event so far.
   std::uint64_t hash();
+  /// The most recent event (the one that broke an invariant, when checked after each).
+  const event& last() const noexcept { return last_; }
   /// Number of events recorded.
   std::uint64_t count() const noexcept { return count_; }
   /// Kept events (empty unless keep_events).
@@ -111,6 +114,7 @@ class trace {
   void flush();
   bool keep_;
   std::uint64_t count_ = 0;
+  event last_{};
   XXH64_state_t* state_;
   std::array<std::uint64_t, 512> buffer_{};
   std::size_t buffered_ = 0;

@@ -477,6 +477,7 @@ bool world::fault_fires(const char* name) {
     fault_cache_.emplace(name, s);
   }
   ++s->stats.queries;
+  if (fault_sites_disabled_) return false;
   if (!s->stats.active || s->config.rate_ppm == 0) return false;
   if (!s->rng.chance_ppm(s->config.rate_ppm)) return false;
   ++s->stats.fired;
@@ -497,6 +498,13 @@ void world::write_chrome_json(std::ostream& out) const {
   std::vector<std::pair<std::uint32_t, std::string>> fibers;
   for (const auto& f : fibers_) fibers.emplace_back((f->process << 24) | (f->id + 1), f->name);
   trace_.write_chrome_json(out, names, fibers);
+}
+
+std::string world::describe(const event& e) const {
+  const std::string proc = e.process < processes_.size() ? processes_[e.process].name : "?";
+  const std::string fib = e.fiber == 0 ? "scheduler" : e.fiber - 1 < fibers_.size() ? fibers_[e.fiber - 1]->name : "?";
+  return fmt::format("t={}ns process={} fiber={} kind={} seq={} detail={}{}", e.time_ns, proc, fib, to_string(e.kind),
+                     e.seq, e.detail, e.name != nullptr ? fmt::format(" name={}", e.name) : "");
 }
 
 std::string world::pct_guarantee() const {

@@ -264,6 +264,8 @@ class world {
   void configure_fault_site(std::string name, fault_site_config config);
   /// Default for sites not configured explicitly.
   void configure_fault_default(fault_site_config config) { fault_default_ = config; }
+  /// Switches every fault site off for the rest of the run (the heal phase).
+  void disable_fault_sites() noexcept { fault_sites_disabled_ = true; }
   /// The seeded, recorded decision for the site `name`.
   bool fault_fires(const char* name);
   /// Per-site statistics (sorted by name).
@@ -289,6 +291,8 @@ class world {
   /// PCT's guarantee for this run: probability >= 1/(n k^(d-1)) of hitting any
   /// bug of depth d, with n fibers created and k the estimated steps.
   std::string pct_guarantee() const;
+  /// Describes an event for a failure message (process and fiber by name).
+  std::string describe(const event& e) const;
   /// Number of fibers ever created.
   std::size_t fiber_count() const noexcept { return fibers_.size(); }
 
@@ -361,6 +365,7 @@ class world {
   std::uint64_t pct_k_ = 0;
   // Faults.
   fault_site_config fault_default_{};
+  bool fault_sites_disabled_ = false;
   std::unordered_map<std::string, fault_site_config> fault_config_;
   struct site_state {
     fault_site_stats stats;

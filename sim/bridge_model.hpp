@@ -1,0 +1,133 @@
+// A C++ model of the Python bridge (src/aegis_bridge/bridge.py) as a simulated
+// process: same protocol codec as the core (src/aegis/protocol.hpp), same loop
+// shape, so the offloader meets in simulation the peer users run.
+//
+// Usage:
+//   aegis::sim::bridge_model bridge{world, net, {.offload_endpoint = "ipc://sim/offload",
+//                                                .verdict_endpoint = "ipc://sim/verdicts"}};
+//   bridge.start();                      // HELLO with a fresh incarnation, then serve
+//   bridge.crash();                      // every fiber and queue of the process gone
+//   bridge.start();                      // restart: a new incarnation
+//   bridge.stall(until_ns);              // SIGSTOP-like freeze
+//   bridge.slow(10, until_ns);           // scoring 10x slower until then
+//
+// The loop, as bridge.py's Bridge.run:
+//   HELLO(last epoch seen, incarnation); every heartbeat another HELLO (dropped
+//   if the pipe is full); wait for TXN frames until the next heartbeat; take
+//   every queued frame (up to batch_max) without waiting to fill a batch;
+//   decode, count bad ones and skip them; score all records (a seeded delay
+//   per batch and per record); answer each TXN frame with one VERDICT frame
+//   of the same count, order and epoch; a verdict send that would block waits
+//   for room (polls every millisecond) as the Python bridge waits on POLLOUT.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "aegis/protocol.hpp"
+#include "sim/network.hpp"
+#include "sim/sim_env.hpp"
+#include "sim/world.hpp"
+
+namespace aegis::sim {
+
+/// How the modelled bridge behaves; BridgeConfig's defaults.
+struct bridge_model_config {
+  std::string offload_endpoint;           ///< Where the core's PUSH binds.
+  std::string verdict_endpoint;           ///< Where the core's PULL binds.
+  std::size_t batch_max = 64;             ///< Frames taken per wake-up at most.
+  ns_t heartbeat_ns = 200'000'000;        ///< HELLO interval.
+  int recv_hwm = 1000;                    ///< PULL RCVHWM.
+  int send_hwm = 1000;                    ///< PUSH SNDHWM.
+  int reconnect_ivl_ms = 50;              ///< ZMQ_RECONNECT_IVL.
+  ns_t score_batch_ns = 40'000;           ///< Scoring cost per batch (numpy call overhead).
+  ns_t score_record_ns = 400;             ///< Scoring cost per record.
+  ns_t send_poll_ns = 1'000'000;          ///< Retry interval of a verdict send at the HWM.
+};
+
+/// Counters of the modelled bridge, summed over incarnations.
+struct bridge_model_stats {
+  std::uint64_t starts = 0;               ///< Incarnations started.
+  std::uint64_t crashes = 0;              ///< Crashes.
+  std::uint64_t hellos_sent = 0;          ///< HELLOs queued.
+  std::uint64_t hellos_dropped = 0;       ///< HELLOs that found the pipe full.
+  std::uint64_t frames_received = 0;      ///< Frames received (valid or not).
+  std::uint64_t bad_frames = 0;           ///< Frames rejected by the decoder or of a wrong type.
+  std::uint64_t records_scored = 0;       ///< TXN records scored.
+  std::uint64_t verdict_frames_sent = 0;  ///< VERDICT frames queued.
+  std::uint64_t send_waits = 0;           ///< Verdict sends that had to wait for room.
+};
+
+class bridge_model {
+ public:
+  /// Called for every valid TXN frame a live incarnation receives:
+  /// (incarnation, records). Properties check per-incarnation order with it.
+  using batch_observer = std::function<void(std::uint64_t incarnation, std::span<const txn_record> records)>;
+
+  /// Creates the (not yet started) bridge process in `w`.
+  bridge_model(sim::world& w, network& net, bridge_model_config config);
+
+  /// Starts a new incarnation (reviving the process after a crash).
+  void start();
+  /// Kills the process: fibers unwound, sockets and their queues discarded.
+  void crash();
+  /// Freezes the process until `until_ns`.
+  void stall(ns_t until_ns);
+  /// Multiplies scoring time by `factor` until `until_ns`.
+  void slow(std::uint32_t factor, ns_t until_ns);
+  /// Ends slowness now (heal).
+  void heal();
+
+  /// True while the process is alive.
+  bool alive() const { return world_.alive(process_); }
+  /// The current (or last) incarnation; 0 before the first start.
+  std::uint64_t incarnation() const noexcept { return incarnation_; }
+  /// The simulated process.
+  process_id process() const noexcept { return process_; }
+  /// Counters.
+  const bridge_model_stats& stats() const noexcept { return stats_; }
+  /// Installs the observer of received batches.
+  void observe(batch_observer o) { observer_ = std::move(o); }
+
+  /// The model's decoder path, used on every received frame: decodes `bytes`
+  /// and returns the TXN records, or the reason the bridge would count the
+  /// frame as bad ("unexpected_type" for a valid non-TXN frame). Exposed so
+  /// the protocol vectors in fixtures/protocol/ run through exactly this path.
+  struct decode_result {
+    bool ok = false;                    ///< A TXN frame the bridge would score.
+    std::string reason;                 ///< Why not.
+    decoded_frame frame;                ///< The decoder's view.
+    std::vector<txn_record> records;    ///< The records, when ok.
+  };
+  static decode_result decode(std::span<const std::byte> bytes);
+
+  /// The verdict the model gives a record: a deterministic function of the
+  /// transaction, so two runs of a seed score alike.
+  static verdict_record score(const txn_record& r);
+
+ private:
+  void loop(std::uint64_t incarnation);
+  bool send_verdicts(sim_env::socket& push, std::uint64_t epoch, std::uint64_t incarnation,
+                     std::span<const txn_record> records);
+  ns_t scoring_delay(std::size_t frames, std::size_t records);
+
+  sim::world& world_;
+  network& net_;
+  bridge_model_config config_;
+  process_id process_;
+  std::unique_ptr<sim_env> env_;
+  prng rng_;
+  std::uint64_t incarnation_ = 0;
+  std::uint64_t last_epoch_ = 0;      // Per incarnation in the real bridge: reset on start.
+  std::uint32_t slow_factor_ = 1;
+  ns_t slow_until_ns_ = 0;
+  bridge_model_stats stats_;
+  batch_observer observer_;
+};
+
+}  // namespace aegis::sim

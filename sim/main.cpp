@@ -1,0 +1,223 @@
+// aegis-sim: runs the production offloader against the bridge model in a
+// seeded, deterministic world. See docs/SIMULATOR.md.
+//
+//   aegis-sim run --seed 42                       # one run; exit 0/1/2/3
+//   aegis-sim run --seed 42 --check-determinism   # twice in one process, hashes compared
+//   aegis-sim run --seed $(git rev-parse HEAD) --faults default --trace run.json
+//   aegis-sim bench                               # speed figures, appended to bench-results.json
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <unistd.h>
+
+#include "bench/bench_results.hpp"
+#include "sim/runner.hpp"
+#include "sim/scenario.hpp"
+#include "sim/seed.hpp"
+
+namespace {
+
+using namespace aegis::sim;
+
+// The reproduce line of the run in progress, for the SIGABRT handler: an
+// assertion in production or simulator code aborts, and the handler turns
+// that into exit code 3 with the line that replays it.
+char g_reproduce[8192] = "";
+
+extern "C" void on_abort(int) {
+  const char* head = "\naegis-sim: CRASH (an assertion fired or abort was called); reproduce with:\n";
+  (void)!write(2, head, std::strlen(head));
+  (void)!write(2, g_reproduce, std::strlen(g_reproduce));
+  (void)!write(2, "\n", 1);
+  _exit(exit_crash);
+}
+
+void set_reproduce(const std::string& cmd) {
+  std::snprintf(g_reproduce, sizeof g_reproduce, "%s", cmd.c_str());
+}
+
+struct run_args {
+  std::string seed = "0";
+  std::string mode;
+  std::string sim_duration = "10s";
+  std::uint32_t producers = 0;
+  std::size_t ring_capacity = 0;
+  std::uint64_t rate = 0;
+  std::uint32_t burst = 0;
+  std::string scheduler = "random";
+  std::uint32_t pct_depth = 3;
+  std::uint32_t preempt_ppm = 0;
+  std::string ttl, retransmit, converge = "10s";
+  std::size_t batch_max = 0;
+  std::string faults = "default";
+  std::string trace;
+  bool check_determinism = false;
+  std::uint64_t max_steps = 0;
+};
+
+void add_run_options(CLI::App* cmd, run_args& a) {
+  cmd->add_option("--seed", a.seed, "decimal, 0x-hex, or a 40-hex git commit hash")->required();
+  cmd->add_option("--mode", a.mode, "block|drop (default: from the seed)")->check(CLI::IsMember({"block", "drop"}));
+  cmd->add_option("--sim-duration", a.sim_duration, "workload duration in virtual time, e.g. 30s, 500ms");
+  cmd->add_option("--producers", a.producers, "producer fibers (default: from the seed, 1..4)");
+  cmd->add_option("--ring-capacity", a.ring_capacity, "ring slots, a power of two (default: from the seed)");
+  cmd->add_option("--rate", a.rate, "offered txn per simulated second (default: from the seed)");
+  cmd->add_option("--burst", a.burst, "rate multiplier during bursts, 1 = none (default: from the seed)");
+  cmd->add_option("--scheduler", a.scheduler, "random|pct")->check(CLI::IsMember({"random", "pct"}));
+  cmd->add_option("--pct-depth", a.pct_depth, "PCT bug depth d");
+  cmd->add_option("--preempt-ppm", a.preempt_ppm, "random scheduler: preemption chance per yield point (ppm)");
+  cmd->add_option("--ttl", a.ttl, "offloader TTL, 0s = none (default: 0 in block mode, from the seed in drop)");
+  cmd->add_option("--retransmit", a.retransmit, "offloader retransmit timeout (default: from the seed)");
+  cmd->add_option("--batch-max", a.batch_max, "offloader batch size (default: from the seed)");
+  cmd->add_option("--converge", a.converge, "after the workload, everything accepted is terminal within this");
+  cmd->add_option("--faults", a.faults, "none | default | a fault plan (see docs/SIMULATOR.md)");
+  cmd->add_option("--trace", a.trace, "write Chrome trace-event JSON (Perfetto) to this file");
+  cmd->add_flag("--check-determinism", a.check_determinism, "run twice in this process and compare trace hashes");
+  cmd->add_option("--max-steps", a.max_steps, "yield-point budget (default: from the load)");
+}
+
+aegis::ns_t duration_or_die(const std::string& flag, const std::string& v) {
+  auto d = parse_duration(v);
+  if (!d) throw CLI::ValidationError(flag, "not a duration: " + v);
+  return *d;
+}
+
+scenario scenario_from(const run_args& a) {
+  scenario s;
+  auto seed = parse_seed(a.seed);
+  if (!seed) throw CLI::ValidationError("--seed", "not a seed: " + a.seed);
+  s.seed = *seed;
+  if (!a.mode.empty()) s.mode = a.mode == "block" ? aegis::admission::block : aegis::admission::drop;
+  s.sim_duration_ns = duration_or_die("--sim-duration", a.sim_duration);
+  if (a.producers != 0) s.producers = a.producers;
+  if (a.ring_capacity != 0) s.ring_capacity = a.ring_capacity;
+  if (a.rate != 0) s.rate_per_s = a.rate;
+  if (a.burst != 0) s.burst_factor = a.burst;
+  s.strategy = *parse_strategy(a.scheduler);
+  s.pct_depth = a.pct_depth;
+  if (a.preempt_ppm != 0) s.preempt_ppm = a.preempt_ppm;
+  if (!a.ttl.empty()) s.ttl_ns = duration_or_die("--ttl", a.ttl);
+  if (!a.retransmit.empty()) s.retransmit_ns = duration_or_die("--retransmit", a.retransmit);
+  if (a.batch_max != 0) s.batch_max = a.batch_max;
+  s.converge_ns = duration_or_die("--converge", a.converge);
+  s.fault_spec = a.faults;
+  if (s.ring_capacity && (*s.ring_capacity < 2 || (*s.ring_capacity & (*s.ring_capacity - 1)) != 0)) {
+    throw CLI::ValidationError("--ring-capacity", "must be a power of two >= 2");
+  }
+  if (s.batch_max && (*s.batch_max < 1 || *s.batch_max > aegis::max_records)) {
+    throw CLI::ValidationError("--batch-max", "must be in 1..1024");
+  }
+  try {
+    return derive(std::move(s));
+  } catch (const std::invalid_argument& e) {
+    throw CLI::ValidationError("--faults", e.what());
+  }
+}
+
+int cmd_run(const run_args& a) {
+  const scenario s = scenario_from(a);
+  std::string repro = s.reproduce_command();
+  if (!a.trace.empty()) repro += " --trace " + a.trace;
+  set_reproduce(repro);
+  std::cout << fmt::format("SEED={}\n", s.seed) << s.describe() << std::flush;
+  run_options o;
+  o.trace_path = a.trace;
+  o.max_steps = a.max_steps;
+  const run_report r = run_scenario(s, o);
+  std::cout << r.summary();
+  int code = r.exit_code;
+  if (a.check_determinism && code == exit_pass) {
+    run_options again;
+    again.max_steps = a.max_steps;
+    const run_report r2 = run_scenario(s, again);
+    if (r2.trace_hash != r.trace_hash || r2.events != r.events) {
+      std::cout << fmt::format("DETERMINISM FAILURE: second run trace_hash={:016x} events={} (first {:016x} events={})\n",
+                               r2.trace_hash, r2.events, r.trace_hash, r.events);
+      code = exit_correctness;
+    } else {
+      std::cout << fmt::format("determinism: second run trace_hash={:016x} matches\n", r2.trace_hash);
+    }
+  }
+  if (code != exit_pass) std::cout << "reproduce: " << repro << (a.check_determinism ? " --check-determinism" : "") << "\n";
+  return code;
+}
+
+struct bench_args {
+  std::string results = "bench-results.json";
+  std::string sim_duration = "10s";
+  std::uint64_t rate = 50'000;
+};
+
+int cmd_bench(const bench_args& b) {
+  std::vector<aegis::bench::result_row> rows;
+  int code = exit_pass;
+  for (const char* mode : {"block", "drop"}) {
+    run_args a;
+    a.seed = "1";
+    a.mode = mode;
+    a.sim_duration = b.sim_duration;
+    a.producers = 2;
+    a.ring_capacity = 4096;
+    a.rate = b.rate;
+    a.burst = 1;
+    a.batch_max = 256;
+    a.retransmit = "200ms";
+    a.ttl = std::string(mode) == "drop" ? "2s" : "0s";
+    a.faults = "none";
+    const scenario s = scenario_from(a);
+    set_reproduce(s.reproduce_command());
+    // Wall time is read here, outside the simulated run, only to measure it.
+    const auto t0 = std::chrono::steady_clock::now();
+    const run_report r = run_scenario(s, {});
+    const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r.exit_code != exit_pass) {
+      std::cout << r.summary();
+      code = r.exit_code;
+    }
+    const double sim_s = static_cast<double>(r.end_ns) / 1e9;
+    const double verdicted_per_wall_s = static_cast<double>(r.counters.verdicts) / wall_s;
+    const double compression = sim_s / wall_s;
+    std::cout << fmt::format(
+        "bench mode={} rate={}/s sim_time={:.2f}s wall={:.3f}s verdicts={} verdicted_per_wall_s={:.0f} "
+        "time_compression={:.1f}x steps_per_wall_s={:.0f} trace_hash={:016x}\n",
+        mode, b.rate, sim_s, wall_s, r.counters.verdicts, verdicted_per_wall_s, compression,
+        static_cast<double>(r.steps) / wall_s, r.trace_hash);
+    const std::string name = fmt::format("sim/{}_{}k", mode, b.rate / 1000);
+    rows.push_back({name, "verdicted_per_wall_s", "txn/s", verdicted_per_wall_s, "target (issue 4)", 1e6,
+                    aegis::bench::better::higher});
+    rows.push_back({name, "time_compression", "x", compression, "real time x20 (issue 4 target)", 20.0,
+                    aegis::bench::better::higher});
+  }
+  aegis::bench::append_results(b.results, rows);
+  std::cout << "appended " << rows.size() << " rows to " << b.results << "\n";
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGABRT, on_abort);
+  CLI::App app{"aegis-sim: deterministic simulation of the Aegis offload path"};
+  app.require_subcommand(1);
+  run_args ra;
+  CLI::App* run = app.add_subcommand("run", "run one seed");
+  add_run_options(run, ra);
+  bench_args ba;
+  CLI::App* bench = app.add_subcommand("bench", "simulator speed at 50k txn/s in both modes");
+  bench->add_option("--results", ba.results, "bench-results.json to append to");
+  bench->add_option("--sim-duration", ba.sim_duration, "virtual duration per mode");
+  bench->add_option("--rate", ba.rate, "offered txn per simulated second");
+  try {
+    app.parse(argc, argv);
+    if (run->parsed()) return cmd_run(ra);
+    if (bench->parsed()) return cmd_bench(ba);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 64;
+  }
+  return 64;
+}

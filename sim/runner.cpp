@@ -1,0 +1,424 @@
+// One scenario end to end; see runner.hpp.
+#include "sim/runner.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <optional>
+
+#include "sim/seed.hpp"
+#include "sim/sim_env.hpp"
+
+namespace aegis::sim {
+
+namespace {
+
+using sim_offloader = offloader<sim_env, multi_producer>;
+
+/// Per-transaction bookkeeping of the workload, indexed by txn_id.
+struct txn_state {
+  enum : std::uint8_t { unknown, offering, accepted, dropped };
+  std::uint8_t state = unknown;
+  std::uint8_t fates = 0;
+};
+
+const char* offload_endpoint = "ipc://sim/offload.sock";
+const char* verdict_endpoint = "ipc://sim/verdicts.sock";
+
+class run_state {
+ public:
+  run_state(const scenario& s, const run_options& o)
+      : s_(s),
+        o_(o),
+        world_(s.seed, make_world_options(s, o)),
+        net_(world_, make_network_options(s.seed)),
+        core_(world_.add_process("core")),
+        core_env_(world_, net_, core_),
+        bridge_(world_, net_, bridge_model_config{offload_endpoint, verdict_endpoint}) {
+    heal_at_ = *s_.plan.heal_at_ns;
+    workload_end_ = s_.sim_duration_ns;
+    converge_deadline_ = workload_end_ + s_.converge_ns;
+    if (o_.on_batch) bridge_.observe(o_.on_batch);
+  }
+
+  run_report run() {
+    install_faults();
+    prng boot = world_.stream("boot");
+    const ns_t bridge_start = boot.range(0, 30) * 1'000'000;  // Before or after the core binds.
+    world_.at(bridge_start, [this] {
+      if (!bridge_.alive()) bridge_.start();
+    });
+    world_.spawn(core_, "core-main", [this] { core_main(); });
+    const run_result r = world_.run([this] { return main_done_; }, [this] { check(); });
+
+    run_report rep;
+    rep.outcome = r.outcome;
+    rep.end_ns = r.end_ns;
+    rep.steps = r.steps;
+    rep.counters = final_counters_;
+    rep.workload = counts_;
+    rep.bridge = bridge_.stats();
+    rep.network = net_.counters();
+    rep.fault_sites = world_.fault_stats();
+    rep.pct_guarantee = world_.pct_guarantee();
+    rep.preempt_ppm = world_.options().preempt_ppm;
+    switch (r.outcome) {
+      case run_outcome::finished:
+        if (!liveness_failure_.empty()) {
+          rep.exit_code = exit_liveness;
+          rep.failure = liveness_failure_;
+        }
+        break;
+      case run_outcome::failed:
+        rep.exit_code = exit_correctness;
+        rep.failure = r.reason + "\n  at event: " + world_.describe(world_.trace().last());
+        break;
+      case run_outcome::deadlock:
+      case run_outcome::time_limit:
+      case run_outcome::step_limit:
+        rep.exit_code = exit_liveness;
+        rep.failure = fmt::format("{}: {}", to_string(r.outcome), r.reason);
+        break;
+    }
+    rep.events = world_.trace().count();
+    rep.trace_hash = world_.trace().hash();
+    if (!o_.trace_path.empty()) {
+      std::ofstream out{o_.trace_path, std::ios::trunc};
+      world_.write_chrome_json(out);
+    }
+    return rep;
+  }
+
+ private:
+  static world_options make_world_options(const scenario& s, const run_options& o) {
+    world_options w;
+    w.strategy = s.strategy;
+    w.pct_depth = s.pct_depth;
+    if (s.preempt_ppm) w.preempt_ppm = *s.preempt_ppm;
+    const std::uint64_t txns = *s.rate_per_s * static_cast<std::uint64_t>(s.sim_duration_ns / 1'000'000) / 1000;
+    w.max_steps = o.max_steps != 0 ? o.max_steps : 50'000'000 + txns * 4'000;
+    w.pct_steps_estimate = 1'000 + txns * 150;  // Measured: ~100-200 yield points per transaction.
+    w.max_time_ns = s.sim_duration_ns + s.converge_ns + 1'000'000'000;
+    w.keep_trace = !o.trace_path.empty();
+    return w;
+  }
+
+  static network_options make_network_options(std::uint64_t seed) {
+    prng r = prng::derive(seed, "network.options");
+    network_options n;
+    n.latency_min_ns = r.range(2, 20) * 1'000;
+    n.latency_max_ns = n.latency_min_ns + r.range(0, 200) * 1'000;
+    n.spike_ppm = static_cast<std::uint32_t>(r.range(0, 5'000));
+    n.spike_ns = r.range(1, 20) * 1'000'000;
+    n.handshake_ns = r.range(50, 500) * 1'000;
+    return n;
+  }
+
+  // ------------------------------------------------------------ faults
+
+  void install_faults() {
+    for (const fault_site_setting& site : s_.plan.sites) {
+      world_.configure_fault_site(site.name, {site.activation_ppm, site.rate_ppm});
+    }
+    for (const fault_event& e : s_.plan.events) {
+      if (e.at_ns >= heal_at_) continue;  // Nothing happens after the heal.
+      const ns_t end = std::min(e.at_ns + e.duration_ns, heal_at_);
+      switch (e.kind) {
+        case fault_kind::crash:
+          world_.at(e.at_ns, [this, e] {
+            bridge_.crash();
+            world_.at(world_.now_ns() + e.duration_ns, [this] {
+              if (!bridge_.alive() && world_.now_ns() < heal_at_) bridge_.start();
+            });
+          });
+          break;
+        case fault_kind::stall:
+          world_.at(e.at_ns, [this, end] { bridge_.stall(end); });
+          break;
+        case fault_kind::slow:
+          world_.at(e.at_ns, [this, end, e] { bridge_.slow(static_cast<std::uint32_t>(e.arg), end); });
+          break;
+        case fault_kind::clog_offload:
+        case fault_kind::clog_verdict:
+          world_.at(e.at_ns, [this, end, e] {
+            const char* ep = e.kind == fault_kind::clog_offload ? offload_endpoint : verdict_endpoint;
+            net_.clog(ep, e.arg, end);
+            world_.record(event_kind::fault, 0, e.arg, e.kind == fault_kind::clog_offload ? "clog.offload" : "clog.verdict");
+          });
+          break;
+        case fault_kind::clock:
+          world_.at(e.at_ns, [this, end] { world_.stall_clock(core_, end); });
+          break;
+      }
+    }
+    world_.at(heal_at_, [this] {
+      world_.record(event_kind::phase, 0, 0, "heal");
+      world_.disable_fault_sites();
+      bridge_.heal();
+      net_.clog(offload_endpoint, 0, 0);
+      net_.clog(verdict_endpoint, 0, 0);
+      if (!bridge_.alive()) bridge_.start();
+    });
+  }
+
+  // ------------------------------------------------------------ core process
+
+  void core_main() {
+    offloader_config cfg;
+    cfg.mode = *s_.mode;
+    cfg.ring_capacity = *s_.ring_capacity;
+    cfg.offload_endpoint = offload_endpoint;
+    cfg.verdict_endpoint = verdict_endpoint;
+    cfg.retransmit_timeout_ns = *s_.retransmit_ns;
+    cfg.ttl_ns = *s_.ttl_ns;
+    cfg.batch_max = *s_.batch_max;
+    prng boot = world_.stream("core.epoch");
+    cfg.epoch = boot.next() | 1;
+    std::optional<sim_offloader> off;
+    off.emplace(core_env_, cfg, [this](const txn& t, std::uint64_t seq, fate f, const verdict* v, ns_t offload_ns) {
+      on_fate(t, seq, f, v, offload_ns);
+    });
+    off_ = &*off;
+    off->start();
+
+    std::vector<sim_env::thread> producers;
+    for (std::uint32_t i = 0; i < *s_.producers; ++i) {
+      producers.push_back(core_env_.spawn(fmt::format("producer-{}", i), [this, i] { producer(i); }));
+    }
+    core_env_.sleep_until_ns(workload_end_);
+    world_.record(event_kind::phase, 0, 0, "converge");
+    // Producers blocked on a full ring finish once space frees; bounded wait.
+    while (producers_running_ > 0 && world_.now_ns() < converge_deadline_) {
+      core_env_.sleep_until_ns(world_.now_ns() + 1'000'000);
+    }
+    if (producers_running_ > 0) {
+      liveness_failure_ = fmt::format("{} producer(s) still blocked {} after the workload ended (no convergence)",
+                                      producers_running_, format_duration(s_.converge_ns));
+    } else {
+      for (auto& p : producers) p.join();
+      if (!off->drain(converge_deadline_)) {
+        const offloader_counters c = off->counters();
+        liveness_failure_ = fmt::format("no convergence: {} accepted txns still in flight {} after the workload ended "
+                                        "(heal at {})",
+                                        c.in_flight, format_duration(s_.converge_ns), format_duration(heal_at_));
+      }
+    }
+    final_counters_ = off->counters();
+    if (liveness_failure_.empty()) final_checks(final_counters_);
+    if (!liveness_failure_.empty()) {
+      world_.record(event_kind::failure, 0, 0, "liveness");
+      // Leave the offloader and producers where they are: the run is over.
+      main_done_ = true;
+      world_.yield_now();
+      return;
+    }
+    off->stop();
+    final_counters_ = off->counters();
+    off_ = nullptr;
+    off.reset();
+    bridge_.crash();  // Unwind the bridge so every fiber ends.
+    main_done_ = true;
+  }
+
+  void producer(std::uint32_t index) {
+    ++producers_running_;
+    prng r = world_.stream(fmt::format("workload.producer.{}", index));
+    const ns_t mean_ns = static_cast<ns_t>(1'000'000'000ULL * *s_.producers / *s_.rate_per_s);
+    const std::uint32_t burst = *s_.burst_factor;
+    bool bursting = false;
+    ns_t phase_end = 0;
+    for (;;) {
+      ns_t now = world_.now_ns();
+      if (burst > 1 && now >= phase_end) {
+        // Markov-modulated arrivals: bursts of mean 10 ms at `burst` times the
+        // rate, about one fifth of the time.
+        bursting = r.chance(1, 5);
+        phase_end = now + r.exponential_ns(bursting ? 10'000'000 : 40'000'000) + 1;
+      }
+      const ns_t gap = r.exponential_ns(bursting ? mean_ns / burst : mean_ns);
+      core_env_.sleep_until_ns(now + gap);
+      now = world_.now_ns();
+      if (now >= workload_end_) break;
+      const std::uint64_t id = ++next_txn_id_;
+      txn t;
+      t.txn_id = id;
+      t.amount_minor = r.range(1, 500'000);
+      t.timestamp_ns = now;
+      t.merchant_id = r.below(10'000);
+      t.card_fp = r.next();
+      t.currency = {'E', 'U', 'R'};
+      t.channel = static_cast<std::uint8_t>(r.below(3));
+      t.mcc = static_cast<std::uint32_t>(5000 + r.below(1000));
+      if (txns_.size() <= id) txns_.resize(id + 1024);
+      txns_[id].state = txn_state::offering;
+      ++in_offload_;
+      const offload_status st = off_->offload(t);
+      --in_offload_;
+      world_.record(event_kind::offload, id, static_cast<std::int64_t>(st));
+      ++counts_.offered;
+      txn_state& ts = txns_[id];
+      if (st == offload_status::accepted) {
+        ++counts_.accepted;
+        ts.state = txn_state::accepted;
+        continue;
+      }
+      if (ts.fates != 0) world_.fail(fmt::format("txn {} got a fate but offload() reported {}", id, to_string(st)));
+      ts.state = txn_state::dropped;
+      switch (st) {
+        case offload_status::dropped_ring_full: ++counts_.dropped_ring_full; break;
+        case offload_status::dropped_timeout: ++counts_.dropped_timeout; break;
+        case offload_status::dropped_closed: ++counts_.dropped_closed; break;
+        case offload_status::accepted: break;
+      }
+    }
+    --producers_running_;
+  }
+
+  void on_fate(const txn& t, std::uint64_t seq, fate f, const verdict* v, ns_t) {
+    const std::uint64_t id = t.txn_id;
+    world_.record(event_kind::fate, id, static_cast<std::int64_t>(f));
+    if (id == 0 || id >= txns_.size() || txns_[id].state == txn_state::unknown) {
+      return world_.fail(fmt::format("fate for txn {} that was never offered (seq {})", id, seq));
+    }
+    txn_state& ts = txns_[id];
+    if (ts.state == txn_state::dropped) return world_.fail(fmt::format("fate for txn {} that offload() dropped", id));
+    if (ts.fates != 0) return world_.fail(fmt::format("second fate for txn {} (seq {}): exactly-once broken", id, seq));
+    if (seq == 0 || seq > next_txn_id_ + 1 || (seq < seq_owner_.size() && seq_owner_[seq] != 0)) {
+      return world_.fail(fmt::format("txn {} reported with seq {} already used or impossible", id, seq));
+    }
+    if (seq_owner_.size() <= seq) seq_owner_.resize(seq + 1024, 0);
+    seq_owner_[seq] = id;
+    if (f == fate::verdict) {
+      if (v == nullptr || v->txn_id != id || v->seq != seq) {
+        return world_.fail(fmt::format("verdict for txn {} carries txn {} seq {}", id, v ? v->txn_id : 0, v ? v->seq : 0));
+      }
+      const verdict_record expect = bridge_model::score(txn_record{seq, t, 0});
+      if (v->score != expect.score || v->decision != expect.decision) {
+        return world_.fail(fmt::format("verdict for txn {} is not the bridge's verdict for it", id));
+      }
+      ++counts_.verdicts;
+    } else {
+      if (*s_.ttl_ns == 0) return world_.fail(fmt::format("txn {} expired although no TTL is set", id));
+      ++counts_.expired;
+    }
+    ts.fates = 1;
+  }
+
+  // ------------------------------------------------------------ invariants
+
+  void check() {
+    if (off_ == nullptr || world_.failed()) return;
+    const offloader_counters c = off_->counters();  // Scheduler context: loads are not yield points.
+    const ring_counters rc = off_->ring().counters();
+    auto fail = [&](std::string why) { world_.fail(std::move(why)); };
+    if (rc.unreleased > off_->ring().capacity()) return fail("ring holds more entries than its capacity");
+    if (c.unknown_seq != 0) return fail(fmt::format("the core saw {} verdicts for unknown seqs", c.unknown_seq));
+    for (reject_reason r : all_reject_reasons) {
+      if (c.rejected(r) != 0) {
+        return fail(fmt::format("the core rejected {} frame(s) from the model bridge as {}", c.rejected(r), to_string(r)));
+      }
+    }
+    if (in_offload_ == 0 && !c.identity_holds()) {
+      return fail(fmt::format("accounting identity broken: offered {} != verdicts {} + expired {} + dropped {} + in_flight {}",
+                              c.offered, c.verdicts, c.expired, c.dropped(), c.in_flight));
+    }
+    if (c.accepted < counts_.accepted || c.accepted > counts_.accepted + in_offload_) {
+      return fail(fmt::format("core accepted {} but producers saw {} accepted (+{} in progress)", c.accepted,
+                              counts_.accepted, in_offload_));
+    }
+    // The pump bumps its counter right after the callback: at most one behind.
+    if (c.verdicts > counts_.verdicts || counts_.verdicts > c.verdicts + 1) {
+      return fail(fmt::format("core counts {} verdicts, callbacks saw {}", c.verdicts, counts_.verdicts));
+    }
+    if (c.expired > counts_.expired || counts_.expired > c.expired + 1) {
+      return fail(fmt::format("core counts {} expired, callbacks saw {}", c.expired, counts_.expired));
+    }
+    if (*s_.mode == admission::block && c.dropped() != 0) {
+      return fail(fmt::format("block mode dropped {} txns (ring_full {}, timeout {}, closed {})", c.dropped(),
+                              c.dropped_ring_full, c.dropped_timeout, c.dropped_closed));
+    }
+    if (o_.extra_invariant) {
+      if (std::string why = o_.extra_invariant(); !why.empty()) return fail(std::move(why));
+    }
+  }
+
+  void final_checks(const offloader_counters& c) {
+    auto fail = [&](std::string why) { world_.fail(std::move(why)); };
+    if (c.in_flight != 0) return fail(fmt::format("{} txns in flight after drain", c.in_flight));
+    if (!c.identity_holds()) return fail("accounting identity broken at the end");
+    if (c.offered != counts_.offered || c.accepted != counts_.accepted || c.verdicts != counts_.verdicts ||
+        c.expired != counts_.expired || c.dropped_ring_full != counts_.dropped_ring_full ||
+        c.dropped_timeout != counts_.dropped_timeout || c.dropped_closed != counts_.dropped_closed) {
+      return fail("the core's counters differ from the workload's own accounting at the end");
+    }
+    for (std::uint64_t id = 1; id <= next_txn_id_; ++id) {
+      const txn_state& ts = txns_[id];
+      if (ts.state == txn_state::accepted && ts.fates != 1) {
+        return fail(fmt::format("accepted txn {} has no fate after convergence", id));
+      }
+    }
+  }
+
+  const scenario& s_;
+  const run_options& o_;
+  sim::world world_;
+  network net_;
+  process_id core_;
+  sim_env core_env_;
+  bridge_model bridge_;
+  ns_t heal_at_ = 0;
+  ns_t workload_end_ = 0;
+  ns_t converge_deadline_ = 0;
+  sim_offloader* off_ = nullptr;
+  bool main_done_ = false;
+  std::string liveness_failure_;
+  std::uint32_t producers_running_ = 0;
+  std::uint64_t in_offload_ = 0;
+  std::uint64_t next_txn_id_ = 0;
+  std::vector<txn_state> txns_;
+  std::vector<std::uint64_t> seq_owner_;
+  workload_counts counts_;
+  offloader_counters final_counters_;
+};
+
+}  // namespace
+
+run_report run_scenario(const scenario& s, const run_options& options) {
+  AEGIS_ASSERT(s.mode.has_value() && s.plan.heal_at_ns.has_value(), "run_scenario takes a derived scenario");
+  run_state state{s, options};
+  return state.run();
+}
+
+std::string run_report::summary() const {
+  std::string out;
+  out += fmt::format("outcome={} virtual_time={} steps={} events={}\n", to_string(outcome), format_duration(end_ns),
+                     steps, events);
+  const auto& c = counters;
+  out += fmt::format(
+      "offered={} accepted={} verdicts={} expired={} dropped_ring_full={} dropped_timeout={} dropped_closed={} "
+      "in_flight={}\n",
+      c.offered, c.accepted, c.verdicts, c.expired, c.dropped_ring_full, c.dropped_timeout, c.dropped_closed, c.in_flight);
+  out += fmt::format("identity: offered {} = verdicts {} + expired {} + dropped {} + in_flight {} : {}\n", c.offered,
+                     c.verdicts, c.expired, c.dropped(), c.in_flight, c.identity_holds() ? "holds" : "BROKEN");
+  out += fmt::format(
+      "core: retransmits={} retransmit_rounds={} duplicate_verdicts={} late_verdicts={} stale_incarnation={} "
+      "unknown_seq={} bridge_incarnations={} frames_sent={} send_stalls={} alloc_failures={} recv_failures={}\n",
+      c.retransmits, c.retransmit_rounds, c.duplicate_verdicts, c.late_verdicts, c.stale_incarnation, c.unknown_seq,
+      c.bridge_incarnations, c.frames_sent, c.send_stalls, c.alloc_failures, c.recv_failures);
+  out += fmt::format("bridge: starts={} crashes={} records_scored={} verdict_frames={} hellos={} send_waits={}\n",
+                     bridge.starts, bridge.crashes, bridge.records_scored, bridge.verdict_frames_sent,
+                     bridge.hellos_sent, bridge.send_waits);
+  out += fmt::format("network: sent={} received={} would_block={} lost={} connections={}\n", network.sent,
+                     network.received, network.would_block, network.lost, network.connections);
+  std::string sites;
+  for (const auto& [name, st] : fault_sites) {
+    sites += fmt::format(" {}:{}{}", name, st.active ? "active" : "dormant", st.active ? fmt::format("/fired={}", st.fired) : "");
+  }
+  out += fmt::format("fault_sites:{}\n", sites.empty() ? " none" : sites);
+  out += fmt::format("scheduler: preempt_ppm={} pct={}\n", preempt_ppm, pct_guarantee);
+  if (exit_code != exit_pass) out += fmt::format("FAILURE ({}): {}\n", exit_code, failure);
+  out += fmt::format("trace_hash={:016x}\n", trace_hash);
+  return out;
+}
+
+}  // namespace aegis::sim

@@ -1,0 +1,113 @@
+// Swarm scenarios; see swarm.hpp.
+#include "sim/swarm.hpp"
+
+#include <algorithm>
+
+#include "aegis/assert.hpp"
+#include "aegis/fault.hpp"
+#include "sim/prng.hpp"
+
+namespace aegis::sim {
+
+namespace {
+
+// Timed kinds. "stall.short" and "stall.long" are separate swarm switches
+// because a stall shorter than the retransmit timeout and one longer than it
+// exercise different code (a quiet wait versus a retransmit round).
+const char* const timed_kinds[] = {"crash", "crash.burst", "stall.short", "stall.long",
+                                   "slow",  "clog.offload", "clog.verdict", "clock"};
+
+std::vector<std::string> make_kinds() {
+  std::vector<std::string> k(std::begin(timed_kinds), std::end(timed_kinds));
+  for (std::string_view site : fault_sites) k.push_back("site:" + std::string(site));
+  return k;
+}
+
+}  // namespace
+
+const std::vector<std::string>& swarm_kinds() {
+  static const std::vector<std::string> kinds = make_kinds();  // Immutable after first use: not simulation state.
+  return kinds;
+}
+
+swarm_mix swarm_mix_for(std::uint64_t seed) {
+  prng r = prng::derive(seed, "chaos.swarm.mix");
+  swarm_mix mix;
+  for (const std::string& k : swarm_kinds()) {
+    // Each kind on with probability 1/2, drawn for every kind so the mix of
+    // one kind never shifts another's.
+    if (r.chance(1, 2)) mix.kinds.push_back(k);
+  }
+  return mix;
+}
+
+fault_plan swarm_fault_plan(const scenario& d) {
+  AEGIS_ASSERT(d.retransmit_ns.has_value(), "swarm_fault_plan takes a derived scenario");
+  AEGIS_ASSERT(d.sim_duration_ns > 0, "a run has a positive duration");
+  const swarm_mix mix = swarm_mix_for(d.seed);
+  prng r = prng::derive(d.seed, "chaos.swarm.plan");
+  const ns_t ms = 1'000'000;
+  const ns_t heal = d.sim_duration_ns / 4 * 3 / ms * ms;
+  const ns_t retransmit = *d.retransmit_ns;
+  // Fault times fall in [5%, 100%) of the fault phase, in whole milliseconds so
+  // plans print short.
+  auto when = [&] { return (heal / 20 + static_cast<ns_t>(r.below(static_cast<std::uint64_t>(heal - heal / 20)))) / ms * ms; };
+  auto ms_in = [&](std::int64_t lo, std::int64_t hi) { return r.range(lo, hi) * ms; };
+  auto count = [&] { return static_cast<int>(r.range(1, 3)); };
+
+  fault_plan p;
+  for (const std::string& k : mix.kinds) {
+    if (k == "crash") {
+      for (int i = count(); i > 0; --i) p.events.push_back({fault_kind::crash, when(), ms_in(1, 400), 0});
+    } else if (k == "crash.burst") {
+      // Rapid restarts: a new incarnation dies before it has settled.
+      ns_t t = when();
+      for (int i = static_cast<int>(r.range(2, 5)); i > 0; --i) {
+        const ns_t restart = ms_in(1, 30);
+        p.events.push_back({fault_kind::crash, t, restart, 0});
+        t += restart + ms_in(1, 20);
+      }
+    } else if (k == "stall.short") {
+      const std::int64_t hi = std::max<std::int64_t>(1, retransmit / ms - 1);
+      for (int i = count(); i > 0; --i) p.events.push_back({fault_kind::stall, when(), ms_in(1, hi), 0});
+    } else if (k == "stall.long") {
+      const std::int64_t lo = retransmit / ms + 1;
+      for (int i = count(); i > 0; --i) p.events.push_back({fault_kind::stall, when(), ms_in(lo, lo * 4), 0});
+    } else if (k == "slow") {
+      for (int i = count(); i > 0; --i) p.events.push_back({fault_kind::slow, when(), ms_in(20, 500), r.range(2, 50)});
+    } else if (k == "clog.offload" || k == "clog.verdict") {
+      const fault_kind fk = k == "clog.offload" ? fault_kind::clog_offload : fault_kind::clog_verdict;
+      for (int i = count(); i > 0; --i) p.events.push_back({fk, when(), ms_in(10, 300), ms_in(1, 50)});
+    } else if (k == "clock") {
+      for (int i = count(); i > 0; --i) p.events.push_back({fault_kind::clock, when(), ms_in(1, 100), 0});
+    } else if (k.starts_with("site:")) {
+      const std::string name = k.substr(5);
+      // Sites that stop the pump for a while fire rarely or the run is all stall.
+      const bool heavy = name == "pump.slow" || name == "clock.stall";
+      const auto rate = static_cast<std::uint32_t>(heavy ? r.range(20, 500) : r.range(100, 50'000));
+      p.sites.push_back({name, 1'000'000, rate});  // The swarm already chose it: active for sure.
+    }
+  }
+  p.heal_at_ns = heal;
+  std::stable_sort(p.events.begin(), p.events.end(), [](const fault_event& a, const fault_event& b) { return a.at_ns < b.at_ns; });
+  return p;
+}
+
+scenario chaos_scenario(std::uint64_t seed, ns_t sim_duration_ns) {
+  scenario s;
+  s.seed = seed;
+  s.sim_duration_ns = sim_duration_ns;
+  // Converge bound: long enough for a healthy system to drain a full ring.
+  s.converge_ns = std::max<ns_t>(5'000'000'000, sim_duration_ns);
+  prng r = prng::derive(seed, "chaos.scheduler");
+  if (r.chance(1, 4)) s.strategy = schedule_strategy::pct;
+  s.pct_depth = static_cast<std::uint32_t>(r.range(2, 4));
+  s.fault_spec = "none";
+  scenario d = derive(std::move(s));
+  d.plan = swarm_fault_plan(d);
+  d.fault_spec = d.plan.to_string();
+  AEGIS_ASSERT(d.plan.heal_at_ns.has_value(), "a swarm plan heals");
+  return d;
+}
+
+}  // namespace aegis::sim
