@@ -6,7 +6,8 @@ What a test gets:
 - `harness`: aegis_fixtures.harness.Harness for real bridge processes (and a
   core, if one is built); teardown kills every process it started.
 - `core_harness`: the same, but the test is skipped with the reason when
-  aegis-core is not built (AEGIS_CORE_BIN, build/release, build/*).
+  aegis-core is not built (AEGIS_CORE_BIN, build/release, build/*), or fails
+  instead when AEGIS_REQUIRE_CORE=1 (set by ctest when it built the core).
 
 Guarantees:
 - When a test fails, the logs of every process it started are attached to
@@ -21,6 +22,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -115,6 +117,10 @@ def harness(core_binary):
 def core_harness(core_binary):
     path, reason = core_binary
     if path is None:
+        # Where the build says the core exists (ctest, make test), a missing
+        # binary is a failure, never a silent skip.
+        if os.environ.get("AEGIS_REQUIRE_CORE") == "1":
+            pytest.fail(f"AEGIS_REQUIRE_CORE=1 but {reason}")
         pytest.skip(reason)
     h = Harness(session_root().new_test_dir(), path, reason)
     yield h
