@@ -30,6 +30,8 @@ void bridge_model::start() {
 void bridge_model::crash() {
   if (!world_.alive(process_)) return;
   ++stats_.crashes;
+  if (scoring_) world_.reached("bridge_crashed_between_scoring_and_verdict");
+  scoring_ = false;
   world_.kill(process_);
 }
 
@@ -155,7 +157,9 @@ void bridge_model::loop(std::uint64_t incarnation) {
         stats_.records_scored += records;
         // Scoring happens between receiving and sending: a crash in this
         // window loses verdicts the core must recover by resending.
+        scoring_ = true;
         env_->sleep_until_ns(env_->now_ns() + scoring_delay(frames.size(), records));
+        scoring_ = false;
         for (const auto& [epoch, recs] : frames) send_verdicts(push, epoch, incarnation, recs);
       }
     }

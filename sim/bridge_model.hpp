@@ -124,6 +124,7 @@ class bridge_model {
   prng rng_;
   std::uint64_t incarnation_ = 0;
   std::uint64_t last_epoch_ = 0;      // Per incarnation in the real bridge: reset on start.
+  bool scoring_ = false;              // Between receiving a batch and sending its verdicts.
   std::uint32_t slow_factor_ = 1;
   ns_t slow_until_ns_ = 0;
   bridge_model_stats stats_;

@@ -5,6 +5,7 @@
 //   aegis-sim run --seed 42 --check-determinism   # twice in one process, hashes compared
 //   aegis-sim run --seed $(git rev-parse HEAD) --faults default --trace run.json
 //   aegis-sim bench                               # speed figures, appended to bench-results.json
+//   aegis-sim chaos --budget 60s --out chaos-out  # swarm seeds on a budget (docs/CHAOS.md)
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -16,6 +17,8 @@
 #include <unistd.h>
 
 #include "bench/bench_results.hpp"
+#include "sim/chaos.hpp"
+#include "sim/replay.hpp"
 #include "sim/runner.hpp"
 #include "sim/scenario.hpp"
 #include "sim/seed.hpp"
@@ -58,6 +61,7 @@ struct run_args {
   std::string trace;
   bool check_determinism = false;
   std::uint64_t max_steps = 0;
+  std::string mutant;
 };
 
 void add_run_options(CLI::App* cmd, run_args& a) {
@@ -79,6 +83,7 @@ void add_run_options(CLI::App* cmd, run_args& a) {
   cmd->add_option("--trace", a.trace, "write Chrome trace-event JSON (Perfetto) to this file");
   cmd->add_flag("--check-determinism", a.check_determinism, "run twice in this process and compare trace hashes");
   cmd->add_option("--max-steps", a.max_steps, "yield-point budget (default: from the load)");
+  cmd->add_option("--mutant", a.mutant, "switch on a deliberately broken variant (faults/aegis/mutant.hpp)");
 }
 
 aegis::ns_t duration_or_die(const std::string& flag, const std::string& v) {
@@ -106,6 +111,7 @@ scenario scenario_from(const run_args& a) {
   if (a.batch_max != 0) s.batch_max = a.batch_max;
   s.converge_ns = duration_or_die("--converge", a.converge);
   s.fault_spec = a.faults;
+  s.mutant = a.mutant;
   if (s.ring_capacity && (*s.ring_capacity < 2 || (*s.ring_capacity & (*s.ring_capacity - 1)) != 0)) {
     throw CLI::ValidationError("--ring-capacity", "must be a power of two >= 2");
   }
@@ -212,9 +218,15 @@ int main(int argc, char** argv) {
   bench->add_option("--results", ba.results, "bench-results.json to append to");
   bench->add_option("--sim-duration", ba.sim_duration, "virtual duration per mode");
   bench->add_option("--rate", ba.rate, "offered txn per simulated second");
+  chaos_cli_args ca;
+  CLI::App* chaos = add_chaos_subcommand(app, ca);
+  replay_args rpa;
+  CLI::App* replay = add_replay_subcommand(app, rpa);
   try {
     app.parse(argc, argv);
+    if (replay->parsed()) return run_replay(rpa, set_reproduce);
     if (run->parsed()) return cmd_run(ra);
+    if (chaos->parsed()) return run_chaos_command(ca, argv[0]);
     if (bench->parsed()) return cmd_bench(ba);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 64;

@@ -39,6 +39,7 @@ class run_state {
     workload_end_ = s_.sim_duration_ns;
     converge_deadline_ = workload_end_ + s_.converge_ns;
     if (o_.on_batch) bridge_.observe(o_.on_batch);
+    world_.set_mutant(s_.mutant);
   }
 
   run_report run() {
@@ -60,6 +61,7 @@ class run_state {
     rep.bridge = bridge_.stats();
     rep.network = net_.counters();
     rep.fault_sites = world_.fault_stats();
+    rep.coverage = world_.coverage();
     rep.pct_guarantee = world_.pct_guarantee();
     rep.preempt_ppm = world_.options().preempt_ppm;
     switch (r.outcome) {
@@ -126,6 +128,9 @@ class run_state {
       switch (e.kind) {
         case fault_kind::crash:
           world_.at(e.at_ns, [this, e] {
+            if (off_ != nullptr && off_->ring().counters().unreleased == off_->ring().capacity()) {
+              world_.reached("bridge_crashed_while_ring_full");
+            }
             bridge_.crash();
             world_.at(world_.now_ns() + e.duration_ns, [this] {
               if (!bridge_.alive() && world_.now_ns() < heal_at_) bridge_.start();
@@ -133,7 +138,12 @@ class run_state {
           });
           break;
         case fault_kind::stall:
-          world_.at(e.at_ns, [this, end] { bridge_.stall(end); });
+          world_.at(e.at_ns, [this, end] {
+            bridge_.stall(end);
+            // Coverage: does the core's retransmit timeout fire while the bridge is frozen?
+            stall_end_ = end;
+            stall_rounds_ = off_ != nullptr ? off_->counters().retransmit_rounds : 0;
+          });
           break;
         case fault_kind::slow:
           world_.at(e.at_ns, [this, end, e] { bridge_.slow(static_cast<std::uint32_t>(e.arg), end); });
@@ -255,6 +265,7 @@ class run_state {
       const offload_status st = off_->offload(t);
       --in_offload_;
       world_.record(event_kind::offload, id, static_cast<std::int64_t>(st));
+      if (o_.on_offload) o_.on_offload(id, st);
       ++counts_.offered;
       txn_state& ts = txns_[id];
       if (st == offload_status::accepted) {
@@ -302,6 +313,7 @@ class run_state {
       ++counts_.expired;
     }
     ts.fates = 1;
+    if (o_.on_fate) o_.on_fate(id, seq, f, world_.now_ns());
   }
 
   // ------------------------------------------------------------ invariants
@@ -310,6 +322,10 @@ class run_state {
     if (off_ == nullptr || world_.failed()) return;
     const offloader_counters c = off_->counters();  // Scheduler context: loads are not yield points.
     const ring_counters rc = off_->ring().counters();
+    if (world_.now_ns() < stall_end_ && c.retransmit_rounds > stall_rounds_) {
+      world_.reached("retransmit_timeout_during_stall");
+      stall_end_ = 0;
+    }
     auto fail = [&](std::string why) { world_.fail(std::move(why)); };
     if (rc.unreleased > off_->ring().capacity()) return fail("ring holds more entries than its capacity");
     if (c.unknown_seq != 0) return fail(fmt::format("the core saw {} verdicts for unknown seqs", c.unknown_seq));
@@ -373,6 +389,8 @@ class run_state {
   bool main_done_ = false;
   std::string liveness_failure_;
   std::uint32_t producers_running_ = 0;
+  ns_t stall_end_ = 0;               // Coverage of retransmits during a bridge stall.
+  std::uint64_t stall_rounds_ = 0;
   std::uint64_t in_offload_ = 0;
   std::uint64_t next_txn_id_ = 0;
   std::vector<txn_state> txns_;

@@ -41,6 +41,10 @@ struct run_options {
   std::function<std::string()> extra_invariant;
   /// Observes every TXN frame a bridge incarnation receives.
   bridge_model::batch_observer on_batch;
+  /// Called on the producer fiber after each offload() returns (txn ids start at 1).
+  std::function<void(std::uint64_t txn_id, offload_status status)> on_offload;
+  /// Called on the pump fiber for each fate, after the runner's own checks.
+  std::function<void(std::uint64_t txn_id, std::uint64_t seq, fate f, ns_t now_ns)> on_fate;
 };
 
 /// What the workload saw, from the producers' and the fate callback's side.
@@ -68,6 +72,7 @@ struct run_report {
   bridge_model_stats bridge;               ///< Bridge model counters.
   network_counters network;                ///< Transport counters.
   std::vector<std::pair<std::string, fault_site_stats>> fault_sites;  ///< Per-site activation and firings.
+  std::vector<std::pair<std::string, std::uint64_t>> coverage;  ///< Rare states reached (faults/aegis/coverage.hpp).
   std::string pct_guarantee;               ///< PCT's bound for this run.
   std::uint32_t preempt_ppm = 0;           ///< random: the preemption density used.
 

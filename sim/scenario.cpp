@@ -201,6 +201,7 @@ std::string scenario::reproduce_command() const {
   if (preempt_ppm) cmd += fmt::format(" --preempt-ppm {}", *preempt_ppm);
   cmd += fmt::format(" --ttl {} --retransmit {} --batch-max {} --converge {} --faults '{}'", format_duration(*ttl_ns),
                      format_duration(*retransmit_ns), *batch_max, format_duration(converge_ns), plan.to_string());
+  if (!mutant.empty()) cmd += " --mutant " + mutant;
   return cmd;
 }
 
@@ -211,7 +212,7 @@ std::string scenario::describe() const {
       *mode == admission::block ? "block" : "drop", format_duration(sim_duration_ns), *producers, *ring_capacity,
       *rate_per_s, *burst_factor, sim::to_string(strategy), pct_depth, format_duration(*ttl_ns),
       format_duration(*retransmit_ns), *batch_max, format_duration(converge_ns), format_duration(*plan.heal_at_ns),
-      plan.to_string());
+      plan.to_string()) + (mutant.empty() ? "" : fmt::format("mutant={}\n", mutant));
 }
 
 }  // namespace aegis::sim

@@ -86,6 +86,7 @@ struct scenario {
   std::optional<ns_t> retransmit_ns;          ///< Offloader retransmit timeout.
   std::optional<std::size_t> batch_max;       ///< Offloader batch size.
   ns_t converge_ns = 10'000'000'000;          ///< After the workload: all accepted terminal within this.
+  std::string mutant;                         ///< Mutant switched on (faults/aegis/mutant.hpp); empty = none.
 
   /// The fault plan resolved from fault_spec (after derive()).
   fault_plan plan;

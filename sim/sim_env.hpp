@@ -262,6 +262,10 @@ class sim_env {
   // ------------------------------------------------------------ faults
   /// The world's seeded, recorded decision for fault site `name`.
   bool fault_fires(const char* name) { return world_.fault_fires(name); }
+  /// True when `name` is the run's mutant (faults/aegis/mutant.hpp).
+  bool mutant(std::string_view name) const noexcept { return world_.mutant(name); }
+  /// Records a rare state reached (faults/aegis/coverage.hpp).
+  void reached(const char* name) { world_.reached(name); }
 
   // ------------------------------------------------------------ simulator access
   /// The world.

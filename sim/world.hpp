@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <new>
 #include <optional>
@@ -271,6 +272,24 @@ class world {
   /// Per-site statistics (sorted by name).
   std::vector<std::pair<std::string, fault_site_stats>> fault_stats() const;
 
+  // ------------------------------------------------------------ mutants and coverage (issue 5)
+
+  /// Switches on the mutant `name` (faults/aegis/mutant.hpp) for this run; empty = none.
+  void set_mutant(std::string name) { mutant_ = std::move(name); }
+  /// True when `name` is this run's mutant: what AEGIS_MUTANT asks through sim_env.
+  bool mutant(std::string_view name) const noexcept { return !mutant_.empty() && mutant_ == name; }
+  /// Records that the rare state `name` (faults/aegis/coverage.hpp) was reached.
+  /// Counted only, not traced: observing coverage must not change a run.
+  void reached(std::string_view name) {
+    if (auto it = coverage_.find(name); it != coverage_.end()) {
+      ++it->second;
+    } else {
+      coverage_.emplace(std::string(name), 1);
+    }
+  }
+  /// Rare states reached so far and how often (sorted by name).
+  std::vector<std::pair<std::string, std::uint64_t>> coverage() const { return {coverage_.begin(), coverage_.end()}; }
+
   // ------------------------------------------------------------ trace
 
   /// Records an event stamped with now, the current process and fiber.
@@ -375,6 +394,9 @@ class world {
   };
   std::unordered_map<std::string, site_state> fault_sites_;
   std::unordered_map<const char*, site_state*> fault_cache_;  // Lookup only, never iterated.
+  // Mutants and coverage.
+  std::string mutant_;
+  std::map<std::string, std::uint64_t, std::less<>> coverage_;
 };
 
 }  // namespace aegis::sim

@@ -1,0 +1,217 @@
+// Checked runs; see checked_run.hpp.
+#include "sim/checked_run.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <unordered_map>
+
+#include "sim/schedule.hpp"
+
+namespace aegis::sim {
+
+namespace {
+
+/// What the observers saw, per transaction id (ids are dense from 1).
+struct observed {
+  enum : std::uint8_t { none, accepted, dropped };
+  std::vector<std::uint8_t> offload;   // By id: none / accepted / dropped.
+  std::vector<std::uint8_t> fates;     // By id: fates seen (verdict or expired).
+  std::vector<std::uint8_t> verdicts;  // By id: verdict fates seen.
+  std::uint64_t offered = 0, accepted_n = 0, dropped_n = 0, verdict_n = 0, expired_n = 0;
+  std::string order_failure;           // First per-incarnation order violation.
+
+  void grow(std::uint64_t id) {
+    if (offload.size() <= id) {
+      offload.resize(id + 1024, none);
+      fates.resize(id + 1024, 0);
+      verdicts.resize(id + 1024, 0);
+    }
+  }
+};
+
+std::string end_checks(const scenario& s, const run_report& r, const observed& o) {
+  const offloader_counters& c = r.counters;
+  if (!o.order_failure.empty()) return o.order_failure;
+  if (*s.mode == admission::block) {
+    if (o.dropped_n != 0) return fmt::format("block mode: offload() reported {} drops", o.dropped_n);
+    if (o.expired_n != 0) return fmt::format("block mode: {} txns expired", o.expired_n);
+    for (std::uint64_t id = 1; id <= o.offered; ++id) {
+      if (o.offload[id] != observed::accepted) return fmt::format("block mode: txn {} was not accepted", id);
+      if (o.verdicts[id] != 1) return fmt::format("block mode: txn {} got {} verdicts, not exactly one", id, o.verdicts[id]);
+    }
+    if (c.verdicts != o.verdict_n || o.verdict_n != o.accepted_n) {
+      return fmt::format("block mode: core counts {} verdicts, callbacks saw {}, {} accepted", c.verdicts, o.verdict_n,
+                         o.accepted_n);
+    }
+    return {};
+  }
+  // Drop mode: exact accounting by set, not only by count.
+  if (o.offered != o.verdict_n + o.expired_n + o.dropped_n) {
+    return fmt::format("drop mode: offered {} != verdicts {} + expired {} + dropped {}", o.offered, o.verdict_n,
+                       o.expired_n, o.dropped_n);
+  }
+  for (std::uint64_t id = 1; id <= o.offered; ++id) {
+    const bool fate = o.fates[id] != 0;
+    const bool reported_drop = o.offload[id] == observed::dropped;
+    if (o.fates[id] > 1) return fmt::format("drop mode: txn {} got {} fates", id, o.fates[id]);
+    if (fate == reported_drop) {
+      return fmt::format("drop mode: txn {} {} a fate but offload() reported {}", id, fate ? "has" : "lacks",
+                         reported_drop ? "a drop" : "it accepted");
+    }
+  }
+  if (c.offered != o.offered || c.dropped() != o.dropped_n || c.verdicts != o.verdict_n || c.expired != o.expired_n) {
+    return fmt::format("drop mode: core counters (offered {} dropped {} verdicts {} expired {}) differ from the sets "
+                       "(offered {} dropped {} verdicts {} expired {})",
+                       c.offered, c.dropped(), c.verdicts, c.expired, o.offered, o.dropped_n, o.verdict_n, o.expired_n);
+  }
+  return {};
+}
+
+nlohmann::json to_json(const checked_result& r) {
+  nlohmann::json j;
+  j["exit_code"] = r.exit_code;
+  j["failure"] = r.failure;
+  j["trace_hash"] = r.trace_hash;
+  j["events"] = r.events;
+  j["accepted"] = r.accepted;
+  j["verdicts"] = r.verdicts;
+  j["dropped"] = r.dropped;
+  j["coverage"] = r.coverage;
+  j["summary"] = r.summary;
+  return j;
+}
+
+checked_result from_json(const nlohmann::json& j) {
+  checked_result r;
+  r.exit_code = j.at("exit_code").get<int>();
+  r.failure = j.at("failure").get<std::string>();
+  r.trace_hash = j.at("trace_hash").get<std::uint64_t>();
+  r.events = j.at("events").get<std::uint64_t>();
+  r.accepted = j.at("accepted").get<std::uint64_t>();
+  r.verdicts = j.at("verdicts").get<std::uint64_t>();
+  r.dropped = j.at("dropped").get<std::uint64_t>();
+  r.coverage = j.at("coverage").get<std::vector<std::pair<std::string, std::uint64_t>>>();
+  r.summary = j.at("summary").get<std::string>();
+  return r;
+}
+
+std::string read_all(std::FILE* f) {
+  std::string out;
+  std::rewind(f);
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+  return out;
+}
+
+}  // namespace
+
+checked_result run_checked(const scenario& s, const std::string& trace_path) {
+  observed o;
+  run_options opt;
+  opt.trace_path = trace_path;
+  opt.on_offload = [&](std::uint64_t id, offload_status st) {
+    o.grow(id);
+    ++o.offered;
+    if (st == offload_status::accepted) {
+      o.offload[id] = observed::accepted;
+      ++o.accepted_n;
+    } else {
+      o.offload[id] = observed::dropped;
+      ++o.dropped_n;
+    }
+  };
+  opt.on_fate = [&](std::uint64_t id, std::uint64_t, fate f, ns_t) {
+    o.grow(id);
+    ++o.fates[id];
+    if (f == fate::verdict) {
+      ++o.verdicts[id];
+      ++o.verdict_n;
+    } else {
+      ++o.expired_n;
+    }
+  };
+  opt.on_batch = [&](std::uint64_t incarnation, std::span<const txn_record> records) {
+    if (!o.order_failure.empty()) return;
+    for (std::size_t i = 1; i < records.size(); ++i) {
+      if (records[i].seq <= records[i - 1].seq) {
+        o.order_failure = fmt::format("incarnation {:x} received seq {} after seq {} in one frame: not in offload order",
+                                      incarnation, records[i].seq, records[i - 1].seq);
+        return;
+      }
+    }
+  };
+  // An order violation fails the run at the event that showed it.
+  opt.extra_invariant = [&]() -> std::string { return o.order_failure; };
+  const run_report r = run_scenario(s, opt);
+
+  checked_result out;
+  out.exit_code = r.exit_code;
+  out.failure = r.failure;
+  if (out.exit_code == exit_pass) {
+    if (std::string why = end_checks(s, r, o); !why.empty()) {
+      out.exit_code = exit_correctness;
+      out.failure = "property: " + why;
+    }
+  }
+  out.trace_hash = r.trace_hash;
+  out.events = r.events;
+  out.accepted = o.accepted_n;
+  out.verdicts = o.verdict_n;
+  out.dropped = o.dropped_n;
+  out.coverage = r.coverage;
+  out.summary = r.summary();
+  return out;
+}
+
+checked_result run_checked_isolated(const scenario& s) {
+  std::FILE* result_file = std::tmpfile();
+  std::FILE* err_file = std::tmpfile();
+  AEGIS_ASSERT(result_file != nullptr && err_file != nullptr, "tmpfile() for the child's result");
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  AEGIS_ASSERT(pid >= 0, "fork() for an isolated run");
+  if (pid == 0) {
+    // Child: stderr (assertion messages) to a file the parent reads; the
+    // result as JSON; _exit so no parent atexit handler or test runner runs.
+    ::dup2(::fileno(err_file), 2);
+    const std::string text = to_json(run_checked(s)).dump();
+    std::fwrite(text.data(), 1, text.size(), result_file);
+    std::fflush(result_file);
+    ::_exit(0);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+  }
+  checked_result r;
+  const std::string text = read_all(result_file);
+  const std::string err = read_all(err_file);
+  std::fclose(result_file);
+  std::fclose(err_file);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !text.empty()) return from_json(nlohmann::json::parse(text));
+  r.exit_code = exit_crash;
+  r.failure = fmt::format("crash ({}): {}",
+                          WIFSIGNALED(status) ? fmt::format("signal {}", WTERMSIG(status))
+                                              : fmt::format("exit {}", WEXITSTATUS(status)),
+                          err.empty() ? "no message" : err);
+  while (!r.failure.empty() && r.failure.back() == '\n') r.failure.pop_back();
+  r.summary = err;
+  return r;
+}
+
+std::string describe_failure(const scenario& s, const checked_result& r) {
+  return fmt::format(
+      "FAILURE (exit {}): {}\n"
+      "  schedule ({} items): {}\n"
+      "  SEED={}\n"
+      "  trace_hash={:016x}\n"
+      "  replay: {}\n",
+      r.exit_code, r.failure, schedule_length(s), s.plan.to_string(), s.seed, r.trace_hash, replay_command(s));
+}
+
+}  // namespace aegis::sim

@@ -1,0 +1,125 @@
+// Schedules as JSON; see schedule.hpp.
+#include "sim/schedule.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "sim/seed.hpp"
+
+namespace aegis::sim {
+
+namespace {
+using nlohmann::json;
+
+ns_t duration_field(const json& j, const char* key) {
+  const std::string text = j.at(key).get<std::string>();
+  const auto d = parse_duration(text);
+  if (!d) throw std::invalid_argument(fmt::format("schedule: '{}' is not a duration: {}", key, text));
+  return *d;
+}
+}  // namespace
+
+std::string schedule_json(const scenario& s) {
+  AEGIS_ASSERT(s.mode.has_value() && s.plan.heal_at_ns.has_value(), "a schedule is written from a derived scenario");
+  // Keys in a fixed order (ordered_json), so the text is stable and diffable.
+  nlohmann::ordered_json j;
+  j["seed"] = s.seed;
+  j["mode"] = *s.mode == admission::block ? "block" : "drop";
+  j["sim_duration"] = format_duration(s.sim_duration_ns);
+  j["producers"] = *s.producers;
+  j["ring_capacity"] = *s.ring_capacity;
+  j["rate"] = *s.rate_per_s;
+  j["burst"] = *s.burst_factor;
+  j["scheduler"] = to_string(s.strategy);
+  j["pct_depth"] = s.pct_depth;
+  if (s.preempt_ppm) j["preempt_ppm"] = *s.preempt_ppm;
+  j["ttl"] = format_duration(*s.ttl_ns);
+  j["retransmit"] = format_duration(*s.retransmit_ns);
+  j["batch_max"] = *s.batch_max;
+  j["converge"] = format_duration(s.converge_ns);
+  j["faults"] = s.plan.to_string();
+  if (!s.mutant.empty()) j["mutant"] = s.mutant;
+  return j.dump();
+}
+
+scenario parse_schedule(std::string_view json_text) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(fmt::format("schedule is not JSON: {}", e.what()));
+  }
+  if (!j.is_object() || !j.contains("seed")) throw std::invalid_argument("schedule: an object with a \"seed\" is required");
+  scenario s;
+  try {
+    const json& seed = j.at("seed");
+    if (seed.is_string()) {
+      const auto v = parse_seed(seed.get<std::string>());
+      if (!v) throw std::invalid_argument("schedule: bad seed");
+      s.seed = *v;
+    } else {
+      s.seed = seed.get<std::uint64_t>();
+    }
+    if (j.contains("mode")) {
+      const std::string m = j["mode"].get<std::string>();
+      if (m != "block" && m != "drop") throw std::invalid_argument("schedule: mode is block or drop");
+      s.mode = m == "block" ? admission::block : admission::drop;
+    }
+    if (j.contains("sim_duration")) s.sim_duration_ns = duration_field(j, "sim_duration");
+    if (j.contains("producers")) s.producers = j["producers"].get<std::uint32_t>();
+    if (j.contains("ring_capacity")) s.ring_capacity = j["ring_capacity"].get<std::size_t>();
+    if (j.contains("rate")) s.rate_per_s = j["rate"].get<std::uint64_t>();
+    if (j.contains("burst")) s.burst_factor = j["burst"].get<std::uint32_t>();
+    if (j.contains("scheduler")) {
+      const auto st = parse_strategy(j["scheduler"].get<std::string>());
+      if (!st) throw std::invalid_argument("schedule: scheduler is random or pct");
+      s.strategy = *st;
+    }
+    if (j.contains("pct_depth")) s.pct_depth = j["pct_depth"].get<std::uint32_t>();
+    if (j.contains("preempt_ppm")) s.preempt_ppm = j["preempt_ppm"].get<std::uint32_t>();
+    if (j.contains("ttl")) s.ttl_ns = duration_field(j, "ttl");
+    if (j.contains("retransmit")) s.retransmit_ns = duration_field(j, "retransmit");
+    if (j.contains("batch_max")) s.batch_max = j["batch_max"].get<std::size_t>();
+    if (j.contains("converge")) s.converge_ns = duration_field(j, "converge");
+    if (j.contains("faults")) s.fault_spec = j["faults"].get<std::string>();
+    if (j.contains("mutant")) s.mutant = j["mutant"].get<std::string>();
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(fmt::format("schedule: {}", e.what()));
+  }
+  if (s.ring_capacity && (*s.ring_capacity < 2 || (*s.ring_capacity & (*s.ring_capacity - 1)) != 0)) {
+    throw std::invalid_argument("schedule: ring_capacity must be a power of two >= 2");
+  }
+  if (s.batch_max && (*s.batch_max < 1 || *s.batch_max > max_records)) {
+    throw std::invalid_argument("schedule: batch_max must be in 1..1024");
+  }
+  if (s.producers && *s.producers < 1) throw std::invalid_argument("schedule: producers >= 1");
+  if (s.rate_per_s && *s.rate_per_s < 1) throw std::invalid_argument("schedule: rate >= 1");
+  return derive(std::move(s));
+}
+
+scenario load_schedule(const std::string& arg) {
+  if (!arg.empty() && arg.front() == '{') return parse_schedule(arg);
+  std::ifstream in{arg};
+  if (!in) throw std::invalid_argument(fmt::format("schedule: cannot read file '{}'", arg));
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_schedule(text.str());
+}
+
+std::string replay_command(const scenario& s) {
+#if defined(AEGIS_SIM_PATH)
+  const char* sim = AEGIS_SIM_PATH;
+#else
+  const char* sim = "aegis-sim";
+#endif
+  // Plans and JSON never contain a single quote, so one pair quotes it all.
+  return fmt::format("{} replay --schedule '{}'", sim, schedule_json(s));
+}
+
+std::size_t schedule_length(const scenario& s) noexcept { return s.plan.events.size() + s.plan.sites.size(); }
+
+}  // namespace aegis::sim
