@@ -18,6 +18,11 @@ dropped + in_flight holds exactly with in_flight == 0, and the ids the ledger
 marks dropped are exactly the ids without a verdict, as many as the summary
 counts.
 
+The retransmit timeout is set far beyond the test (60 s), so recovery must
+come from the rewind on a new incarnation: a core built with the `no_rewind`
+mutant fails both tests (checked with AEGIS_MUTANT_NAME="no_rewind"), where
+a 200 ms timeout would have hidden the bug by resending anyway.
+
 Every wait is on observable state (metrics, process state), bounded.
 """
 
@@ -50,7 +55,8 @@ def wait_incarnations(h, n):
 def test_block_mode_bridge_killed_and_restarted_loses_nothing(core_harness):
     h = core_harness
     count = 60_000
-    h.start_core(mode="block", count=count, rate=20_000, ring_capacity=4096, retransmit_timeout="200ms")
+    h.start_core(mode="block", count=count, rate=20_000, ring_capacity=4096,
+                 retransmit_timeout="60s", extra=["--drain-timeout", "10s"])
     h.start_bridge()
     kill_busy(h, 5_000)
     h.start_bridge()
@@ -80,7 +86,8 @@ def test_block_mode_bridge_killed_and_restarted_loses_nothing(core_harness):
 def test_drop_mode_small_ring_identity_and_ledger_match(core_harness):
     h = core_harness
     count = 60_000
-    h.start_core(mode="drop", count=count, rate=20_000, ring_capacity=1024, retransmit_timeout="200ms")
+    h.start_core(mode="drop", count=count, rate=20_000, ring_capacity=1024,
+                 retransmit_timeout="60s", extra=["--drain-timeout", "10s"])
     h.start_bridge()
     kill_busy(h, 5_000)
     # With no bridge the 1024-slot ring fills within 0.1 s at 20k/s: wait for the drops.
