@@ -39,7 +39,7 @@ test-tsan:
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --preset tsan -L stress --timeout 600
 
 test-py:
-	AEGIS_CORE_BIN=$(CURDIR)/$(BUILD)/src/core/aegis-core tox -e py
+	AEGIS_CORE_BIN=$(CURDIR)/$(BUILD)/src/aegis-core AEGIS_REQUIRE_CORE=1 tox -e py
 
 bench: build
 	rm -f $(BUILD)/bench-results.json
