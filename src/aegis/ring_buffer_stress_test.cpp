@@ -35,7 +35,7 @@ using aegis::os_env;
 using aegis::push_status;
 
 #if defined(__SANITIZE_THREAD__)
-constexpr std::uint64_t scale = 20;  // ThreadSanitizer runs 10-50x slower on atomics.
+constexpr std::uint64_t scale = 5;  // ThreadSanitizer runs 5-50x slower.
 #else
 constexpr std::uint64_t scale = 1;
 #endif

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every benchmark in a build directory. Each prints its side-by-side
+# table and appends its rows to <build>/bench-results.json (`make bench`
+# deletes that file first). Add one line per new benchmark binary below.
+#
+# Usage: scripts/run_benchmarks.sh [build-dir]      (default build/release)
+set -euo pipefail
+build=${1:-build/release}
+json="$build/bench-results.json"
+
+# Ring buffer vs boost::lockfree::spsc_queue and moodycamel::ReaderWriterQueue.
+"$build/bench/ring_bench" --json "$json"
+
+echo "bench: results in $json"
