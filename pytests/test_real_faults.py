@@ -1,0 +1,272 @@
+"""Proves the deployed binaries keep their promises under real faults: aegis-core plus the real bridge.
+
+Issue 6's crash, stall, shutdown, failpoint and rogue-input cases. Each test
+asserts the accounting from the summary JSON and the ledger (and the
+metrics where they are stable), not just that nothing crashed:
+- crash and restart: the bridge SIGKILLed mid-batch 20 times; rapid
+  start/kill loops; started before the core; restarted while the core drains;
+- stalls: SIGSTOP shorter than the retransmit timeout (no timeout resend),
+  longer (the core resends, nothing is verdicted twice in the ledger), and
+  until the ring fills (block: producer back-pressure, no loss; drop:
+  ring_full drops equal to the ids without a verdict);
+- core shutdown: SIGTERM drains and writes a complete summary; SIGKILL is
+  survived by the bridge, which serves the next core epoch;
+- failpoints: transport send/recv faults switched on through libfiu's remote
+  control while traffic flows;
+- rogue input on the verdict endpoint: every malformed kind, wrong epoch,
+  wrong direction, unknown seqs, duplicates, a flood and an oversized frame,
+  each counted by reason while the accounting stays exact.
+
+Waits are on metrics, logs or process state, each with a timeout that fails
+the test. Where the bridge must be killed "between receiving and sending",
+its --hook-stop-before-send hook freezes it exactly there.
+"""
+
+import struct
+
+import pytest
+import xxhash
+
+from aegis_bridge import protocol as p
+from aegis_fixtures.observe import dropped_total, identity_holds, promtool_check
+from aegis_fixtures.waiting import wait_for
+
+pytestmark = pytest.mark.real
+
+# Recovery after a bridge restart must come from the rewind, not from the
+# retransmit timeout, unless a test is about the timeout.
+NO_TIMEOUT = dict(retransmit_timeout="60s", extra=["--drain-timeout", "15s"])
+
+
+def assert_clean_block_run(h, rc, count, min_incarnations=1):
+    s = h.summary()
+    assert rc == 0, f"aegis-core exit code {rc}; summary {s}"
+    assert s["lost"] == 0 and s["in_flight"] == 0
+    assert s["offered"] == s["accepted"] == s["verdicts"] == count
+    assert dropped_total(s) == 0 and identity_holds(s)
+    assert s["bridge_incarnations"] >= min_incarnations
+    ledger = h.ledger()
+    assert not ledger.duplicates()
+    assert ledger.fate_counts() == {"verdict": count}
+    return s
+
+
+def assert_drop_ledger_matches(h, s):
+    assert identity_holds(s) and s["in_flight"] == 0
+    ledger = h.ledger()
+    assert not ledger.duplicates()
+    by_fate = ledger.by_fate()
+    verdict_ids = by_fate.get("verdict", set())
+    dropped_ids = set().union(*(ids for fate, ids in by_fate.items() if fate.startswith("dropped")))
+    assert len(by_fate.get("dropped_ring_full", ())) == s["dropped"]["ring_full"]
+    assert len(verdict_ids) == s["verdicts"] and len(ledger.fates) == s["offered"]
+    assert set(ledger.fates) - verdict_ids == dropped_ids | by_fate.get("expired", set())
+
+
+# -- crash and restart -------------------------------------------------------
+
+def test_bridge_sigkilled_mid_batch_20_times(core_harness):
+    h = core_harness
+    count = 30_000
+    h.start_core(mode="block", count=count, ring_capacity=4096, **NO_TIMEOUT)
+    for i in range(20):
+        # Frozen after its 1st..3rd batch, before answering it: a kill mid-batch.
+        bridge = h.start_bridge(metrics=False, extra=["--hook-stop-before-send", 1 + i % 3])
+        bridge.wait_stopped(30)
+        bridge.kill()
+    h.start_bridge(metrics=False)
+    s = assert_clean_block_run(h, h.wait_core_exit(90), count, min_incarnations=21)
+    assert s["retransmits"] > 0
+
+
+def test_rapid_restart_loop(core_harness):
+    h = core_harness
+    count = 20_000
+    h.start_core(mode="block", count=count, ring_capacity=4096, **NO_TIMEOUT)
+    for _ in range(10):
+        h.start_bridge(metrics=False, wait_ready=False).kill()  # killed wherever it got to
+    h.start_bridge(metrics=False)
+    assert_clean_block_run(h, h.wait_core_exit(60), count)
+
+
+def test_bridge_started_before_the_core(core_harness):
+    h = core_harness
+    bridge = h.start_bridge()  # the endpoint directory does not even exist yet
+    count = 20_000
+    h.start_core(mode="block", count=count, **NO_TIMEOUT)
+    s = assert_clean_block_run(h, h.wait_core_exit(60), count)
+    assert s["bridge_incarnations"] == 1 and bridge.alive()
+
+
+def test_bridge_restarted_while_the_core_drains(core_harness):
+    h = core_harness
+    count = 20_000
+    h.start_core(mode="block", count=count, ring_capacity=65536, **NO_TIMEOUT)
+    h.wait_core_log("draining")  # everything admitted, producers done, no bridge yet
+    bridge = h.start_bridge(metrics=False, extra=["--hook-stop-before-send", 2])
+    bridge.wait_stopped(30)
+    bridge.kill()
+    h.start_bridge(metrics=False)
+    assert_clean_block_run(h, h.wait_core_exit(60), count, min_incarnations=2)
+
+
+# -- stalls ------------------------------------------------------------------
+
+def test_stall_shorter_than_the_retransmit_timeout_fills_the_ring_with_back_pressure(core_harness):
+    h = core_harness
+    count, capacity = 40_000, 4096
+    h.start_core(mode="block", count=count, rate=20_000, ring_capacity=capacity, retransmit_timeout="20s")
+    bridge = h.start_bridge()
+    h.wait_bridge_records(2_000)
+    bridge.stall()
+    depth = h.wait_core_metric("aegis_ring_depth", lambda v: v >= capacity)
+    m = h.core_metrics()
+    assert depth == capacity
+    assert m.value("aegis_in_flight") > 0
+    # Back-pressure: with the ring full the producer cannot run ahead of the verdicts.
+    assert m.value("aegis_offered_total") - m.value("aegis_verdicts_total") <= capacity + 1
+    assert m.value("aegis_dropped_total", 0.0, reason="ring_full") == 0
+    bridge.resume()
+    h.wait_core_metric("aegis_ring_depth", lambda v: v < capacity)
+    s = assert_clean_block_run(h, h.wait_core_exit(60), count)
+    assert s["retransmit_rounds"] == 0, "the stall was shorter than the timeout: no timeout resend"
+    assert s["duplicate_verdicts"] == 0 and s["bridge_incarnations"] == 1
+
+
+def test_stall_longer_than_the_retransmit_timeout_resends_without_double_verdicts(core_harness):
+    h = core_harness
+    count = 30_000
+    h.start_core(mode="block", count=count, rate=20_000, ring_capacity=4096, retransmit_timeout="200ms")
+    bridge = h.start_bridge()
+    h.wait_bridge_records(2_000)
+    bridge.stall()
+    h.wait_core_metric("aegis_retransmits_total", lambda v: v > 0)  # it gave up waiting and resent
+    bridge.resume()
+    s = assert_clean_block_run(h, h.wait_core_exit(60), count)
+    assert s["retransmit_rounds"] >= 1
+    assert s["bridge_incarnations"] == 1
+
+
+def test_drop_mode_stall_until_the_ring_fills(core_harness):
+    h = core_harness
+    capacity = 1024
+    h.start_core(mode="drop", count=40_000, rate=20_000, ring_capacity=capacity, retransmit_timeout="20s")
+    bridge = h.start_bridge()
+    h.wait_bridge_records(2_000)
+    bridge.stall()
+    h.wait_core_metric("aegis_dropped_total", lambda v: v >= 1_000, reason="ring_full")
+    assert h.core_metric("aegis_in_flight") == capacity, "every slot holds a transaction the stalled bridge owes"
+    bridge.resume()
+    h.wait_core_metric("aegis_in_flight", lambda v: v < capacity)
+    rc = h.wait_core_exit(60)
+    s = h.summary()
+    assert rc == 0, f"exit {rc}: {s}"
+    assert s["dropped"]["ring_full"] >= 1_000 and s["offered"] == 40_000
+    assert_drop_ledger_matches(h, s)
+
+
+# -- core shutdown -----------------------------------------------------------
+
+def test_core_sigterm_drains_and_writes_a_complete_summary(core_harness):
+    h = core_harness
+    h.start_core(mode="block", duration="60s", rate=20_000, ring_capacity=4096)
+    h.start_bridge()
+    h.wait_bridge_records(5_000)
+    h.core.terminate(timeout_s=30)
+    s = h.summary()
+    assert h.core.returncode == 0, s
+    assert s["stopped_by_signal"] and s["drained"] and s["in_flight"] == 0 and s["lost"] == 0
+    assert identity_holds(s) and s["verdicts"] >= 5_000
+    assert s["offered"] == s["verdicts"] + dropped_total(s)
+    counts = h.ledger().fate_counts()
+    assert counts["verdict"] == s["verdicts"] and sum(counts.values()) == s["offered"]
+
+
+def test_core_sigkill_is_survived_by_the_bridge_which_serves_the_next_epoch(core_harness):
+    h = core_harness
+    h.start_core(mode="block", duration="60s", rate=20_000)
+    first_epoch = h.core_epoch()
+    bridge = h.start_bridge()
+    h.wait_bridge_records(2_000)
+    h.core.kill()
+    count = 10_000
+    h.start_core(mode="block", count=count)  # same directory: stale socket files, free lock
+    assert h.core_epoch() != first_epoch
+    s = assert_clean_block_run(h, h.wait_core_exit(60), count)
+    assert s["bridge_incarnations"] == 1, "the same bridge process served the new core"
+    assert bridge.alive()
+    m = h.bridge_metrics(bridge)
+    assert m.value("aegis_bridge_epochs_seen_total") == 2
+    assert m.value("aegis_bridge_core_info", epoch=f"{h.core_epoch():#x}") == 1.0
+
+
+# -- failpoints --------------------------------------------------------------
+
+def test_transport_failpoints_while_traffic_flows(core_harness):
+    h = core_harness
+    # Open-ended run (SIGTERM ends it), so every fault phase has traffic to hit.
+    h.start_core(mode="block", duration="60s", rate=20_000, ring_capacity=4096, retransmit_timeout="200ms",
+                 fiu=True)
+    h.start_bridge()
+    fiu = h.fiu()
+    verdicts = h.wait_core_metric("aegis_verdicts_total", lambda v: v >= 2_000)
+    for site, probability in (("transport.send", 0.5), ("transport.recv", 0.3), ("transport.send_error", 0.2)):
+        fiu.enable_random(site, probability)
+        verdicts = h.wait_core_metric("aegis_verdicts_total", lambda v, base=verdicts: v >= base + 2_000)
+        fiu.disable(site)
+    assert h.core.terminate(timeout_s=30) == 0, h.summary()
+    s = h.summary()
+    assert s["lost"] == 0 and s["in_flight"] == 0 and s["drained"] and identity_holds(s)
+    assert s["offered"] == s["verdicts"] + dropped_total(s) and dropped_total(s) <= 1, "at most the one closed"
+    assert s["send_stalls"] > 0, "the send failpoint fired"
+    counts = h.ledger().fate_counts()
+    assert counts["verdict"] == s["verdicts"] and not h.ledger().duplicates()
+
+
+# -- rogue input -------------------------------------------------------------
+
+def frame(type_, count, epoch, incarnation, body=b"", version=1, magic=p.MAGIC):
+    head = struct.pack("<IBBHQQ", magic, version, type_, count, epoch, incarnation)
+    return head + struct.pack("<Q", xxhash.xxh64(head + body).intdigest()) + body
+
+
+def test_rogue_frames_on_the_verdict_endpoint_are_counted_and_change_nothing(core_harness):
+    h = core_harness
+    count = 30_000
+    h.start_core(mode="block", count=count, rate=10_000, ring_capacity=4096, retransmit_timeout="200ms")
+    bridge = h.start_bridge()
+    h.wait_bridge_records(2_000)
+    epoch, inc = h.core_epoch(), bridge.incarnation  # a rogue impersonating the live bridge
+    good = p.encode_hello(epoch, inc)
+    seq1 = struct.pack("<QQfB3x", 1, 1, 0.5, 0)  # seq 1 is txn 1 and is verdicted by now
+    rogue = h.rogue_peer()
+    sent = {
+        "truncated": [good[:31]],
+        "bad_magic": [b"XXXX" + good[4:]],
+        "bad_version": [frame(p.TYPE_HELLO, 0, epoch, inc, version=9)],
+        "bad_type": [frame(7, 0, epoch, inc)],
+        "bad_length": [frame(p.TYPE_VERDICT, 2, epoch, inc, seq1)],
+        "bad_checksum": [good[:24] + b"\0" * 8] * 2001,  # a flood
+        "wrong_epoch": [frame(p.TYPE_VERDICT, 1, epoch ^ 1, inc, seq1)],
+        "unexpected_type": [frame(p.TYPE_TXN, 0, epoch, 0)],
+    }
+    for frames in sent.values():
+        for raw in frames:
+            rogue.send(raw)
+    rogue.send(frame(p.TYPE_VERDICT, 1, epoch, inc, struct.pack("<QQfB3x", 2**60, 1, 0.5, 0)))  # unknown seq
+    rogue.send(frame(p.TYPE_VERDICT, 1, epoch, inc, seq1))  # a duplicate of a real verdict
+    h.wait_core_metric("aegis_rejected_frames_total", lambda v: v >= 2001, reason="bad_checksum")
+    rogue.send(b"\0" * (p.MAX_FRAME_BYTES + 1))  # libzmq drops the rogue's connection (ZMQ_MAXMSGSIZE)
+
+    m = h.wait_core_metric("aegis_rejected_frames_total", lambda v: v >= 1, reason="unexpected_type") and \
+        h.core_metrics()
+    ok, output = promtool_check(m.text)
+    assert ok in (True, None), f"promtool check metrics:\n{output}"
+    s = assert_clean_block_run(h, h.wait_core_exit(60), count)
+    for reason, frames in sent.items():
+        assert s["rejected_frames"][reason] == len(frames), (reason, s["rejected_frames"])
+    # The rogue stopped before these scrapes, so the scraped counters are final.
+    scraped = m.by_label("aegis_rejected_frames_total", "reason")
+    assert {r: scraped[r] for r in sent} == {r: s["rejected_frames"][r] for r in sent}
+    assert s["unknown_seq"] >= 1 and s["duplicate_verdicts"] >= 1
+    assert bridge.alive() and s["bridge_incarnations"] == 1
