@@ -147,7 +147,7 @@ class ring_buffer {
 
   /// Destroys every entry still in the ring (released or not, read or not).
   ~ring_buffer() {
-    static_assert(layout_ok(), "write, read and release cursors must each sit on their own cache line");
+    static_assert(layout_ok(), "write, read and release cursors and the producer's counters must each sit on their own cache line");
     static_assert(alignof(ring_buffer) >= cache_line_size, "the ring must be cache-line aligned");
     const std::uint64_t w = write_.load(std::memory_order_acquire);
     for (std::uint64_t p = release_.load(std::memory_order_relaxed); p < w; ++p) {
@@ -218,7 +218,14 @@ class ring_buffer {
   template <class F>
   std::size_t read(std::size_t max, F&& fn) {
     const std::uint64_t r = read_.load(std::memory_order_relaxed);
-    const std::uint64_t limit = published_limit();
+    std::uint64_t limit;
+    if constexpr (is_mp) {
+      limit = published_limit();
+    } else {
+      // Load the producer's cursor only when the cached one cannot fill the batch.
+      limit = write_cache_;
+      if (limit - r < max) limit = write_cache_ = write_.load(std::memory_order_acquire);
+    }
     AEGIS_DEBUG_ASSERT(limit >= r, "read cursor ran past the write cursor");
     std::uint64_t n = limit - r;
     if (n > max) n = max;
@@ -244,6 +251,9 @@ class ring_buffer {
     if (upto == rel) return;
     for (std::uint64_t p = rel; p < upto; ++p) std::destroy_at(slot(p));
     release_.store(upto, std::memory_order_release);
+    // Only block mode has producers waiting for space; drop mode skips the
+    // full fence below, which would otherwise cost every consumer batch.
+    if (mode_ == admission::drop) return;
     // Dekker pairing with push_slow: either the producer sees the new release
     // cursor, or we see its waiter registration and wake it.
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -318,8 +328,10 @@ class ring_buffer {
     constexpr std::size_t r = offsetof(ring_buffer, read_);
     constexpr std::size_t rel = offsetof(ring_buffer, release_);
     constexpr std::size_t wait = offsetof(ring_buffer, space_word_);
+    constexpr std::size_t counters = offsetof(ring_buffer, release_cache_);  // The producer's private line.
 #pragma GCC diagnostic pop
     return r - w >= cache_line_size && rel - r >= cache_line_size && wait - rel >= cache_line_size &&
+           counters - w >= cache_line_size && r - counters >= cache_line_size && counters % cache_line_size == 0 &&
            w % cache_line_size == 0 && r % cache_line_size == 0 && rel % cache_line_size == 0;
   }
 
@@ -430,8 +442,11 @@ class ring_buffer {
   Env& env_;
 
   // Each cursor sits on its own cache line; each side caches the other's.
+  // The consumer polls write_'s line, so nothing else is written there: one
+  // store per push. The producer's cache and counters get a line of their own.
   alignas(cache_line_size) u64_atomic write_;
-  std::uint64_t release_cache_ = 0;  // Producer-private (single producer only).
+
+  alignas(cache_line_size) std::uint64_t release_cache_ = 0;  // Producer-private (single producer only).
   u64_atomic offered_;
   u64_atomic accepted_;
   u64_atomic dropped_full_;
@@ -439,6 +454,7 @@ class ring_buffer {
   u64_atomic closed_rejects_;
 
   alignas(cache_line_size) u64_atomic read_;
+  std::uint64_t write_cache_ = 0;  // Consumer-private (single producer only).
 
   alignas(cache_line_size) u64_atomic release_;
 
