@@ -86,9 +86,9 @@ def test_block_mode_bridge_killed_and_restarted_loses_nothing(core_harness):
 def test_drop_mode_small_ring_identity_and_ledger_match(core_harness):
     h = core_harness
     count = 60_000
+    h.start_bridge()  # first: a bridge starting late would see a ring that filled without it
     h.start_core(mode="drop", count=count, rate=20_000, ring_capacity=1024,
                  retransmit_timeout="60s", extra=["--drain-timeout", "10s"])
-    h.start_bridge()
     kill_busy(h, 5_000)
     # With no bridge the 1024-slot ring fills within 0.1 s at 20k/s: wait for the drops.
     h.wait_core_metric("aegis_dropped_total", lambda v: v >= 2_000, timeout_s=30, reason="ring_full")
