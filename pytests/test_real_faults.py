@@ -134,7 +134,7 @@ def test_stall_shorter_than_the_retransmit_timeout_fills_the_ring_with_back_pres
     # Open-ended runs (--duration, ended by SIGTERM) so that no phase races the end of the stream.
     h.start_core(mode="block", duration="60s", rate=20_000, ring_capacity=capacity, retransmit_timeout="20s")
     bridge = h.start_bridge()
-    h.wait_bridge_records(2_000)
+    h.wait_core_metric("aegis_verdicts_total", lambda v: v >= 2_000)
     bridge.stall()
     depth = h.wait_core_metric("aegis_ring_depth", lambda v: v >= capacity)
     m = h.core_metrics()
@@ -154,7 +154,7 @@ def test_stall_longer_than_the_retransmit_timeout_resends_without_double_verdict
     h = core_harness
     h.start_core(mode="block", duration="60s", rate=20_000, ring_capacity=4096, retransmit_timeout="200ms")
     bridge = h.start_bridge()
-    h.wait_bridge_records(2_000)
+    h.wait_core_metric("aegis_verdicts_total", lambda v: v >= 2_000)
     bridge.stall()
     h.wait_core_metric("aegis_retransmits_total", lambda v: v > 0)  # it gave up waiting and resent
     bridge.resume()
@@ -170,7 +170,7 @@ def test_drop_mode_stall_until_the_ring_fills(core_harness):
     capacity = 1024
     bridge = h.start_bridge()  # first, so the stream is answered from its first payment
     h.start_core(mode="drop", duration="60s", rate=20_000, ring_capacity=capacity, retransmit_timeout="20s")
-    h.wait_bridge_records(2_000)
+    h.wait_core_metric("aegis_verdicts_total", lambda v: v >= 2_000)
     bridge.stall()
     h.wait_core_metric("aegis_dropped_total", lambda v: v >= 1_000, reason="ring_full")
     assert h.core_metric("aegis_in_flight") == capacity, "every slot holds a transaction the stalled bridge owes"
@@ -187,7 +187,8 @@ def test_core_sigterm_drains_and_writes_a_complete_summary(core_harness):
     h = core_harness
     h.start_core(mode="block", duration="60s", rate=20_000, ring_capacity=4096)
     h.start_bridge()
-    h.wait_bridge_records(5_000)
+    # The core's count, not the bridge's: the bridge also answers resent frames.
+    h.wait_core_metric("aegis_verdicts_total", lambda v: v >= 5_000)
     h.core.terminate(timeout_s=30)
     s = h.summary()
     assert h.core.returncode == 0, s
@@ -203,7 +204,7 @@ def test_core_sigkill_is_survived_by_the_bridge_which_serves_the_next_epoch(core
     h.start_core(mode="block", duration="60s", rate=20_000)
     first_epoch = h.core_epoch()
     bridge = h.start_bridge()
-    h.wait_bridge_records(2_000)
+    h.wait_core_metric("aegis_verdicts_total", lambda v: v >= 2_000)
     h.core.kill()
     count = 10_000
     h.start_core(mode="block", count=count)  # same directory: stale socket files, free lock
@@ -251,7 +252,7 @@ def test_rogue_frames_on_the_verdict_endpoint_are_counted_and_change_nothing(cor
     count = 30_000
     h.start_core(mode="block", count=count, rate=10_000, ring_capacity=4096, retransmit_timeout="200ms")
     bridge = h.start_bridge()
-    h.wait_bridge_records(2_000)
+    h.wait_core_metric("aegis_verdicts_total", lambda v: v >= 2_000)
     epoch, inc = h.core_epoch(), bridge.incarnation  # a rogue impersonating the live bridge
     good = p.encode_hello(epoch, inc)
     seq1 = struct.pack("<QQfB3x", 1, 1, 0.5, 0)  # seq 1 is txn 1 and is verdicted by now
