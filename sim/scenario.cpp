@@ -58,7 +58,8 @@ std::string fault_plan::to_string() const {
   std::vector<std::string> items;
   for (const fault_event& e : events) {
     std::string item = fmt::format("{}@{}", sim::to_string(e.kind), format_duration(e.at_ns));
-    if (e.kind != fault_kind::clock || e.duration_ns != 0) item += "/" + format_duration(e.duration_ns);
+    // Always with its duration: `clock@T` alone does not parse (found by fuzz_fault_plan).
+    item += "/" + format_duration(e.duration_ns);
     if (e.kind == fault_kind::slow) item += fmt::format("/{}", e.arg);
     if (e.kind == fault_kind::clog_offload || e.kind == fault_kind::clog_verdict) item += "/" + format_duration(e.arg);
     items.push_back(std::move(item));
