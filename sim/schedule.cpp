@@ -5,9 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
+#include "aegis/protocol.hpp"
 #include "sim/seed.hpp"
 
 namespace aegis::sim {
@@ -20,6 +22,17 @@ ns_t duration_field(const json& j, const char* key) {
   const auto d = parse_duration(text);
   if (!d) throw std::invalid_argument(fmt::format("schedule: '{}' is not a duration: {}", key, text));
   return *d;
+}
+
+// An unsigned integer field that fits T. nlohmann's get<T>() would convert a
+// float (1e30) with undefined behaviour and wrap an oversized integer
+// silently (both found by fuzz/fuzz_schedule), so the JSON type is checked.
+template <class T>
+T uint_field(const json& v, const char* key) {
+  if (!v.is_number_unsigned()) throw std::invalid_argument(fmt::format("schedule: '{}' must be a non-negative integer", key));
+  const auto n = v.get<std::uint64_t>();
+  if (n > std::numeric_limits<T>::max()) throw std::invalid_argument(fmt::format("schedule: '{}' is too large: {}", key, n));
+  return static_cast<T>(n);
 }
 }  // namespace
 
@@ -62,7 +75,7 @@ scenario parse_schedule(std::string_view json_text) {
       if (!v) throw std::invalid_argument("schedule: bad seed");
       s.seed = *v;
     } else {
-      s.seed = seed.get<std::uint64_t>();
+      s.seed = uint_field<std::uint64_t>(seed, "seed");
     }
     if (j.contains("mode")) {
       const std::string m = j["mode"].get<std::string>();
@@ -70,20 +83,20 @@ scenario parse_schedule(std::string_view json_text) {
       s.mode = m == "block" ? admission::block : admission::drop;
     }
     if (j.contains("sim_duration")) s.sim_duration_ns = duration_field(j, "sim_duration");
-    if (j.contains("producers")) s.producers = j["producers"].get<std::uint32_t>();
-    if (j.contains("ring_capacity")) s.ring_capacity = j["ring_capacity"].get<std::size_t>();
-    if (j.contains("rate")) s.rate_per_s = j["rate"].get<std::uint64_t>();
-    if (j.contains("burst")) s.burst_factor = j["burst"].get<std::uint32_t>();
+    if (j.contains("producers")) s.producers = uint_field<std::uint32_t>(j["producers"], "producers");
+    if (j.contains("ring_capacity")) s.ring_capacity = uint_field<std::size_t>(j["ring_capacity"], "ring_capacity");
+    if (j.contains("rate")) s.rate_per_s = uint_field<std::uint64_t>(j["rate"], "rate");
+    if (j.contains("burst")) s.burst_factor = uint_field<std::uint32_t>(j["burst"], "burst");
     if (j.contains("scheduler")) {
       const auto st = parse_strategy(j["scheduler"].get<std::string>());
       if (!st) throw std::invalid_argument("schedule: scheduler is random or pct");
       s.strategy = *st;
     }
-    if (j.contains("pct_depth")) s.pct_depth = j["pct_depth"].get<std::uint32_t>();
-    if (j.contains("preempt_ppm")) s.preempt_ppm = j["preempt_ppm"].get<std::uint32_t>();
+    if (j.contains("pct_depth")) s.pct_depth = uint_field<std::uint32_t>(j["pct_depth"], "pct_depth");
+    if (j.contains("preempt_ppm")) s.preempt_ppm = uint_field<std::uint32_t>(j["preempt_ppm"], "preempt_ppm");
     if (j.contains("ttl")) s.ttl_ns = duration_field(j, "ttl");
     if (j.contains("retransmit")) s.retransmit_ns = duration_field(j, "retransmit");
-    if (j.contains("batch_max")) s.batch_max = j["batch_max"].get<std::size_t>();
+    if (j.contains("batch_max")) s.batch_max = uint_field<std::size_t>(j["batch_max"], "batch_max");
     if (j.contains("converge")) s.converge_ns = duration_field(j, "converge");
     if (j.contains("faults")) s.fault_spec = j["faults"].get<std::string>();
     if (j.contains("mutant")) s.mutant = j["mutant"].get<std::string>();

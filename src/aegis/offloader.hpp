@@ -62,7 +62,9 @@
 
 #include "aegis/assert.hpp"
 #include "aegis/env.hpp"
+#include "aegis/coverage.hpp"
 #include "aegis/fault.hpp"
+#include "aegis/mutant.hpp"
 #include "aegis/protocol.hpp"
 #include "aegis/ring_buffer.hpp"
 #include "aegis/socket_layer.hpp"
@@ -429,6 +431,7 @@ class offloader {
     if (f.header.epoch != cfg_.epoch) return reject(reject_reason::wrong_epoch);
     if (f.header.incarnation != incarnation_) {
       if (seen_incarnation(f.header.incarnation)) {
+        AEGIS_SOMETIMES(env_, "stale_incarnation_verdict_ignored");
         bump(stale_incarnation_, f.header.count);
         return;
       }
@@ -460,7 +463,11 @@ class offloader {
     // its first heartbeat arrived, and resending it all would double the
     // start-up work. If that data went to a bridge that died unannounced, the
     // oldest entry makes no progress and the retransmit timeout resends it.
-    if (!first) rewind_sends();
+    if (!first && !AEGIS_MUTANT(env_, "no_rewind")) {
+      rewind_sends();
+      if (send_pos_ < sent_high_) AEGIS_SOMETIMES(env_, "rewind_after_restart");
+      note_resend_span();
+    }
     send_blocked_until_ns_ = 0;
     send_backoff_ns_ = 0;
     last_progress_ns_ = now;
@@ -473,16 +480,20 @@ class offloader {
     }
     const std::uint64_t p = v.seq - 1;
     if (p < release_pos_) {
-      bump(was_expired(p) ? late_verdicts_ : duplicate_verdicts_);
+      const bool late = was_expired(p);
+      if (late) AEGIS_SOMETIMES(env_, "ttl_expiry_racing_verdict");
+      bump(late ? late_verdicts_ : duplicate_verdicts_);
       return;
     }
     AEGIS_ASSERT(p < read_pos_, "every sent position has been read from the ring");
     offload_entry& e = ring_.at(p);
-    if (e.st == st::verdicted) {
+    if (e.st == st::verdicted && !AEGIS_MUTANT(env_, "accept_duplicates")) {
+      AEGIS_SOMETIMES(env_, "duplicate_verdict_ignored");
       bump(duplicate_verdicts_);
       return;
     }
     if (e.st == st::expired) {
+      AEGIS_SOMETIMES(env_, "ttl_expiry_racing_verdict");
       bump(late_verdicts_);
       return;
     }
@@ -537,6 +548,7 @@ class offloader {
         return;
       }
       if (!expired_ranges_.empty() && expired_ranges_.back().second > p) return;  // Out of order: rare, tolerated.
+      if (AEGIS_FAULT(env_, "transport.alloc")) throw std::bad_alloc();
       expired_ranges_.emplace_back(p, p + 1);
       if (expired_ranges_.size() > remembered_expired_ranges) expired_ranges_.pop_front();
     } catch (const std::bad_alloc&) {
@@ -550,7 +562,10 @@ class offloader {
   // pipe, an unannounced restart) is not making progress.
   void release_terminal_prefix(ns_t now) noexcept {
     const std::uint64_t before = first_live_;
-    while (first_live_ < read_pos_ && ring_.at(first_live_).st != st::live) ++first_live_;
+    while (first_live_ < read_pos_ &&
+           (ring_.at(first_live_).st != st::live || (AEGIS_MUTANT(env_, "release_on_send") && first_live_ < sent_high_))) {
+      ++first_live_;
+    }
     if (first_live_ != before) last_progress_ns_ = now;
     if (first_live_ > release_pos_) {
       ring_.release(first_live_);
@@ -565,11 +580,21 @@ class offloader {
 
   void rewind_sends() noexcept { send_pos_ = first_live_ > release_pos_ ? first_live_ : release_pos_; }
 
+  // Coverage only: a resend span that crosses the ring's wrap-around (slot
+  // indices restart at 0 inside it). Compiles to nothing outside the simulator.
+  void note_resend_span() noexcept {
+    const std::uint64_t cap = ring_.capacity();
+    if (send_pos_ < sent_high_ && send_pos_ / cap != (sent_high_ - 1) / cap) AEGIS_SOMETIMES(env_, "rewind_across_wrap");
+  }
+
   void maybe_retransmit(ns_t now) noexcept {
     if (!outstanding()) return;
     if (now - last_progress_ns_ < cfg_.retransmit_timeout_ns) return;
+    if (AEGIS_MUTANT(env_, "ignore_retransmit_timeout")) return;
+    AEGIS_SOMETIMES(env_, "retransmit_timeout_fired");
     bump(retransmit_rounds_);
     rewind_sends();
+    note_resend_span();
     send_blocked_until_ns_ = 0;
     last_progress_ns_ = now;
   }

@@ -52,6 +52,7 @@
 
 #include "aegis/assert.hpp"
 #include "aegis/env.hpp"
+#include "aegis/mutant.hpp"
 
 namespace aegis {
 
@@ -189,7 +190,10 @@ class ring_buffer {
       count(accepted_);
       return push_status::accepted;
     }
-    if (mode_ == admission::drop) return reject_full();
+    if (mode_ == admission::drop) {
+      if (AEGIS_MUTANT(env_, "skip_drop_count")) return push_status::dropped_full;
+      return reject_full();
+    }
     return push_slow(std::forward<U>(value), deadline_ns);
   }
 
@@ -382,16 +386,22 @@ class ring_buffer {
     if constexpr (is_mp) {
       std::uint64_t w = write_.load(std::memory_order_relaxed);
       for (;;) {
-        if (w - release_.load(std::memory_order_acquire) >= capacity_) return false;
+        if (w - release_.load(std::memory_order_acquire) >= full_at()) return false;
         if (write_.compare_exchange_weak(w, w + 1, std::memory_order_relaxed, std::memory_order_relaxed)) break;
+      }
+      if (AEGIS_MUTANT(env_, "publish_before_write")) [[unlikely]] {
+        return publish_then_construct(stamps_[w & mask_], w, std::forward<Args>(args)...);
       }
       std::construct_at(slot(w), std::forward<Args>(args)...);
       stamps_[w & mask_].store(w + 1, std::memory_order_release);
     } else {
       const std::uint64_t w = write_.load(std::memory_order_relaxed);
-      if (w - release_cache_ >= capacity_) {
+      if (w - release_cache_ >= full_at()) {
         release_cache_ = release_.load(std::memory_order_acquire);
-        if (w - release_cache_ >= capacity_) return false;
+        if (w - release_cache_ >= full_at()) return false;
+      }
+      if (AEGIS_MUTANT(env_, "publish_before_write")) [[unlikely]] {
+        return publish_then_construct(write_, w, std::forward<Args>(args)...);
       }
       std::construct_at(slot(w), std::forward<Args>(args)...);
       write_.store(w + 1, std::memory_order_release);
@@ -432,6 +442,24 @@ class ring_buffer {
         return push_status::accepted;
       }
     }
+  }
+
+  // Mutant "ring_wrap_off_by_one": the full check lets one entry too many in,
+  // overwriting the oldest unreleased slot at the wrap. Plain capacity otherwise.
+  std::uint64_t full_at() const noexcept { return capacity_ + (AEGIS_MUTANT(env_, "ring_wrap_off_by_one") ? 1 : 0); }
+
+  // Mutant "publish_before_write" only: publishes position w, runs the
+  // consumer wake-up check, and only then writes the slot, so a consumer can
+  // read it unwritten. Never used by a correct build.
+  template <class... Args>
+  bool publish_then_construct(u64_atomic& cursor, std::uint64_t w, Args&&... args) {
+    cursor.store(w + 1, std::memory_order_release);
+    if (consumer_waiting_.load(std::memory_order_relaxed) != 0) {
+      data_word_.fetch_add(1, std::memory_order_release);
+      env_.unpark_all(data_word_);
+    }
+    std::construct_at(slot(w), std::forward<Args>(args)...);
+    return true;
   }
 
   bool has_space_seq_cst() noexcept {

@@ -1,0 +1,66 @@
+// Rare-state coverage ("sometimes" assertions, in the spirit of Antithesis):
+// production code marks the moment it reaches a state that matters for
+// correctness but that a healthy run seldom shows, and the property suite
+// fails when a catalogued state is never reached (properties/coverage_test.cpp).
+//
+// Usage (inside a component templated on Env):
+//   if (seen_incarnation(inc)) {
+//     AEGIS_SOMETIMES(env_, "stale_incarnation_verdict_ignored");
+//     return;
+//   }
+//
+// What a mark compiles to:
+// - Env has `void reached(const char*)` (the simulator): the world counts it.
+// - otherwise: nothing; the name is not even stored.
+//
+// Every name is listed in `aegis::coverage_points` (with who reports it) and
+// in docs/FAULTS.md; a unit test checks the three agree with the source.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+namespace aegis {
+
+/// One rare state the property suite must reach.
+struct coverage_point {
+  std::string_view name;         ///< The name passed to AEGIS_SOMETIMES / world::reached.
+  std::string_view reported_by;  ///< File that reports it.
+  std::string_view meaning;      ///< The situation, in words.
+};
+
+/// The catalogue of rare states. properties/coverage_test.cpp fails when one is
+/// never reached; docs/FAULTS.md explains each.
+inline constexpr std::array<coverage_point, 10> coverage_points = {{
+    {"bridge_crashed_while_ring_full", "sim/runner.cpp",
+     "the bridge died while every ring slot held an unreleased transaction"},
+    {"bridge_crashed_between_scoring_and_verdict", "sim/bridge_model.cpp",
+     "the bridge died after taking a batch and before sending its verdicts"},
+    {"rewind_after_restart", "src/aegis/offloader.hpp",
+     "a new bridge incarnation moved the send cursor back over sent, unverdicted entries"},
+    {"rewind_across_wrap", "src/aegis/offloader.hpp",
+     "a resend span [first live, highest sent) crosses the ring's wrap-around"},
+    {"stale_incarnation_verdict_ignored", "src/aegis/offloader.hpp",
+     "verdicts from a superseded bridge incarnation arrived and were ignored"},
+    {"retransmit_timeout_during_stall", "sim/runner.cpp",
+     "the bridge stalled longer than the retransmit timeout and the core resent meanwhile"},
+    {"retransmit_timeout_fired", "src/aegis/offloader.hpp",
+     "the oldest unverdicted entry made no progress for the retransmit timeout"},
+    {"ttl_expiry_racing_verdict", "src/aegis/offloader.hpp",
+     "a verdict arrived for an entry the TTL had already expired"},
+    {"duplicate_verdict_ignored", "src/aegis/offloader.hpp",
+     "a second verdict for a held, already-verdicted entry arrived and was ignored"},
+    {"ring_rewind_across_wrap", "properties/ring_model_test.cpp",
+     "ring_buffer::rewind() moved the read cursor back across the wrap-around"},
+}};
+
+namespace faults {
+/// Reports reaching `name` when the environment records coverage.
+template <class Env>
+inline void reached([[maybe_unused]] Env& env, [[maybe_unused]] const char* name) {
+  if constexpr (requires { env.reached(name); }) env.reached(name);
+}
+}  // namespace faults
+}  // namespace aegis
+
+#define AEGIS_SOMETIMES(env, name) (::aegis::faults::reached((env), (name)))
