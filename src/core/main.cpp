@@ -11,6 +11,7 @@
 // writes the summary JSON and ledger. docs/SUMMARY.md is the contract for the
 // output, the flags and the exit codes.
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -24,6 +25,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -56,6 +58,7 @@ constexpr int exit_startup = 3;
 constexpr int exit_identity = 4;
 constexpr int exit_lost = 5;
 constexpr int exit_undrained = 6;
+constexpr int exit_summary = 7;
 
 struct options {
   std::string endpoint_dir;
@@ -76,6 +79,8 @@ struct options {
   double high_risk_share = 1.0;
   std::size_t batch_max = 256;
   std::string fiu_fifo;
+  std::string endpoint_group;                   // --endpoint-group: DIR is 0770 and this group's (docs/THREAT_MODEL.md)
+  ns_t bridge_wait_report_ns = 5'000'000'000;  // --bridge-wait-report: stderr line while no bridge has said HELLO
 };
 
 // CLI11 validator for our duration syntax.
@@ -93,6 +98,7 @@ ns_t duration_or_die(const std::string& s) { return *aegis::core::parse_duration
 // Signals are blocked in every thread and taken synchronously by one watcher.
 std::atomic<bool> g_stop_requested{false};
 std::atomic<int> g_signal{0};
+std::atomic<int> g_signals{0};  // Signals received so far.
 
 std::uint64_t random_epoch() {
   std::random_device rd;
@@ -125,21 +131,54 @@ int take_lock(const fs::path& dir, std::string& error) {
   return fd;
 }
 
-bool prepare_dir(const fs::path& dir, std::string& error) {
+// The endpoint directory is the only access control on the ipc sockets: whoever
+// can enter it can connect, read TXN frames and push verdicts. It must be ours
+// and 0700, or 0770 and owned by --endpoint-group (bridges running as another
+// user in that group); anything looser is refused (docs/THREAT_MODEL.md).
+bool prepare_dir(const fs::path& dir, const std::string& group, std::string& error) {
+  gid_t gid = 0;
+  if (!group.empty()) {
+    const struct group* g = ::getgrnam(group.c_str());
+    if (g == nullptr) {
+      error = fmt::format("--endpoint-group {}: no such group", group);
+      return false;
+    }
+    gid = g->gr_gid;
+  }
+  const mode_t want = group.empty() ? 0700 : 0770;
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
-    fs::create_directories(dir, ec);
-    if (ec) {
-      error = fmt::format("cannot create {}: {}", dir.string(), ec.message());
+    fs::create_directories(dir.parent_path(), ec);
+    if (ec || (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)) {
+      error = fmt::format("cannot create {}: {}", dir.string(), ec ? ec.message() : std::strerror(errno));
       return false;
     }
-    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
-    if (ec) {
-      error = fmt::format("cannot chmod 0700 {}: {}", dir.string(), ec.message());
+    if ((!group.empty() && ::chown(dir.c_str(), static_cast<uid_t>(-1), gid) != 0) || ::chmod(dir.c_str(), want) != 0) {
+      error = fmt::format("cannot set mode {:04o} on {}: {}", want, dir.string(), std::strerror(errno));
       return false;
     }
-  } else if (!fs::is_directory(dir, ec)) {
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    error = fmt::format("cannot stat {}: {}", dir.string(), std::strerror(errno));
+    return false;
+  }
+  if (!S_ISDIR(st.st_mode)) {
     error = fmt::format("{} exists and is not a directory", dir.string());
+    return false;
+  }
+  const mode_t mode = st.st_mode & 07777;
+  if (st.st_uid != ::geteuid()) {
+    error = fmt::format("endpoint dir {} is owned by uid {}, not by this user (uid {}); refusing to serve from it",
+                        dir.string(), st.st_uid, ::geteuid());
+    return false;
+  }
+  if ((mode & ~want) != 0 || (!group.empty() && st.st_gid != gid)) {
+    error = group.empty()
+                ? fmt::format("endpoint dir {} has mode {:04o}, looser than 0700; run: chmod 700 {}", dir.string(), mode,
+                              dir.string())
+                : fmt::format("endpoint dir {} has mode {:04o} group {}, want at most 0770 and group {}; run: chgrp {} {} && chmod 770 {}",
+                              dir.string(), mode, st.st_gid, group, group, dir.string(), dir.string());
     return false;
   }
   return true;
@@ -150,7 +189,7 @@ double us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 int run(const options& o) {
   const fs::path dir = fs::absolute(o.endpoint_dir);
   std::string error;
-  if (!prepare_dir(dir, error)) {
+  if (!prepare_dir(dir, o.endpoint_group, error)) {
     fmt::print(stderr, "aegis-core: {}\n", error);
     return exit_startup;
   }
@@ -220,16 +259,35 @@ int run(const options& o) {
   // Signal watcher: SIGINT/SIGTERM stop the producers and close admission so
   // producers blocked on a full ring return (dropped_closed) instead of hanging.
   std::atomic<bool> finished{false};
+  const ns_t start_wait_ns = env.now_ns();
   std::thread watcher([&] {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     const timespec tick{0, 50'000'000};
+    // Also says on stderr, every --bridge-wait-report, that no bridge has said
+    // HELLO yet (block mode: producers wait; drop mode: full-ring drops are
+    // counted), and when frames of another protocol version arrive.
+    ns_t next_wait_report_ns = aegis::deadline_after(env.now_ns(), o.bridge_wait_report_ns);
+    std::uint64_t bad_version_seen = 0;
     while (!finished.load()) {
+      const aegis::offloader_counters wc = off->counters();
+      if (wc.hellos == 0 && o.bridge_wait_report_ns > 0 && env.now_ns() >= next_wait_report_ns) {
+        fmt::print(stderr, "aegis-core: waiting for a bridge on {}: no HELLO after {} s ({} mode; offered {}, dropped {}, in_flight {})\n",
+                   cfg.offload_endpoint, (env.now_ns() - start_wait_ns) / 1'000'000'000, o.mode, wc.offered,
+                   wc.dropped(), wc.in_flight);
+        next_wait_report_ns = aegis::deadline_after(env.now_ns(), o.bridge_wait_report_ns);
+      }
+      if (wc.rejected(aegis::reject_reason::bad_version) > bad_version_seen) {
+        bad_version_seen = wc.rejected(aegis::reject_reason::bad_version);
+        fmt::print(stderr, "aegis-core: rejected {} frame(s) of another protocol version (this core speaks v{}); is the bridge up to date?\n",
+                   bad_version_seen, aegis::protocol_version);
+      }
       const int sig = sigtimedwait(&set, nullptr, &tick);
       if (sig > 0) {
         g_signal.store(sig);
+        g_signals.fetch_add(1);
         g_stop_requested.store(true);
         off->ring().close();
       }
@@ -285,7 +343,18 @@ int run(const options& o) {
   fmt::print("producers stopped{}; draining (up to {} ms)\n", g_stop_requested.load() ? " by signal" : "",
              o.drain_timeout_ns / 1'000'000);
   std::fflush(stdout);
-  const bool drained = off->drain(aegis::deadline_after(env.now_ns(), o.drain_timeout_ns));
+  // Drain in slices so that a second SIGTERM/SIGINT cuts the drain short.
+  const ns_t drain_deadline = aegis::deadline_after(env.now_ns(), o.drain_timeout_ns);
+  const int signals_before_drain = g_signals.load();
+  bool drained = false;
+  for (;;) {
+    drained = off->drain(std::min(drain_deadline, aegis::deadline_after(env.now_ns(), 100'000'000)));
+    if (drained || env.now_ns() >= drain_deadline) break;
+    if (g_signals.load() > signals_before_drain && g_signals.load() >= 2) {
+      fmt::print("second signal: drain abandoned\n");
+      break;
+    }
+  }
   const ns_t drained_ns = env.now_ns();
   off->stop();
   finished.store(true);
@@ -387,16 +456,27 @@ int run(const options& o) {
       drained ? "yes" : "NO", identity_ok ? "ok" : "BROKEN", code);
   std::fflush(stdout);
 
-  try {
-    if (!o.summary_json.empty()) {
-      const std::string tmp = o.summary_json + ".tmp";
-      {
-        std::ofstream f(tmp);
-        f << j.dump(2) << "\n";
-        if (!f) throw std::runtime_error("cannot write " + tmp);
-      }
-      fs::rename(tmp, o.summary_json);  // Readers never see a half-written summary.
+  if (!o.summary_json.empty()) {
+    std::string why;
+    const std::string tmp = o.summary_json + ".tmp";
+    {
+      errno = 0;
+      std::ofstream f(tmp);
+      f << j.dump(2) << "\n";
+      f.flush();
+      if (!f) why = std::strerror(errno != 0 ? errno : EIO);
     }
+    std::error_code ec;
+    if (why.empty()) fs::rename(tmp, o.summary_json, ec);  // Readers never see a half-written summary.
+    if (ec) why = ec.message();
+    if (!why.empty()) {
+      // The summary is the result of the run: never lose it. One line, then the JSON.
+      fmt::print(stderr, "aegis-core: cannot write --summary-json {}: {}; summary follows on stderr\n{}\n",
+                 o.summary_json, why, j.dump());
+      if (code == exit_ok) code = exit_summary;
+    }
+  }
+  try {
     if (!o.ledger_path.empty()) ledger.write(o.ledger_path, max_id);
   } catch (const std::exception& e) {
     fmt::print(stderr, "aegis-core: {}\n", e.what());
@@ -443,6 +523,10 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "Seed of the synthetic payment stream");
   app.add_option("--drain-timeout", drain, "How long to wait for in-flight verdicts at the end")->check(is_duration);
   app.add_option("--high-risk-share", o.high_risk_share, "Share of payments the risk rule offloads")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--endpoint-group", o.endpoint_group, "DIR is 0770 and owned by this group (bridges as other users); default 0700");
+  std::string wait_report = "5s";
+  app.add_option("--bridge-wait-report", wait_report, "Say so on stderr this often while no bridge has connected; 0 = never")
+      ->check(is_duration);
   app.add_option("--fiu-fifo", o.fiu_fifo, "Enable fiu-ctrl: control fifo PREFIX (fiu-ctrl -f PREFIX ... PID)");
 
   try {
@@ -468,6 +552,7 @@ int main(int argc, char** argv) {
   o.drain_timeout_ns = duration_or_die(drain);
   if (!block_deadline.empty()) o.block_deadline_ns = duration_or_die(block_deadline);
   if (metrics_port >= 0) o.metrics_port = metrics_port;
+  o.bridge_wait_report_ns = duration_or_die(wait_report);
 
   // Block the stop signals before any thread starts, so only the watcher takes them.
   sigset_t set;
