@@ -121,7 +121,7 @@ scenario scenario_from(const run_args& a) {
   try {
     return derive(std::move(s));
   } catch (const std::invalid_argument& e) {
-    throw CLI::ValidationError("--faults", e.what());
+    throw CLI::ValidationError(e.what());  // e.what() already names --faults
   }
 }
 
@@ -209,6 +209,10 @@ int cmd_bench(const bench_args& b) {
 int main(int argc, char** argv) {
   std::signal(SIGABRT, on_abort);
   CLI::App app{"aegis-sim: deterministic simulation of the Aegis offload path"};
+  // Bad input is one line on stderr and exit 64 (docs/ERRORS.md).
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("aegis-sim: ") + e.what() + " (see --help)\n";
+  });
   app.require_subcommand(1);
   run_args ra;
   CLI::App* run = app.add_subcommand("run", "run one seed");
