@@ -23,12 +23,14 @@
 #include <thread>
 
 #include "aegis/assert.hpp"
+#include "aegis/coverage.hpp"
 #include "aegis/mutant.hpp"
 #include "bench/bench_results.hpp"
-#include "sim/chaos_coverage.hpp"
 #include "sim/chaos_report.hpp"
 #include "sim/chaos_shrink.hpp"
+#include "sim/checked_run.hpp"
 #include "sim/runner.hpp"
+#include "sim/schedule.hpp"
 #include "sim/seed.hpp"
 #include "sim/swarm.hpp"
 
@@ -38,20 +40,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using wall_clock = std::chrono::steady_clock;
-
-// The simulator gains a per-run mutant switch in the properties issue
-// (`scenario::mutant`, `aegis-sim run --mutant`). Detecting the field keeps
-// this file building before and after that lands: --mutant appears in
-// `aegis-sim chaos --help` exactly when a run can honour it.
-template <class S>
-concept has_mutant_field = requires(S& s) { s.mutant = std::string{}; };
-
-template <class S>
-void set_mutant(S& s, const std::string& name) {
-  if constexpr (has_mutant_field<S>) s.mutant = name;
-}
-
-constexpr bool mutants_supported = has_mutant_field<scenario>;
 
 double seconds_since(wall_clock::time_point t0) { return std::chrono::duration<double>(wall_clock::now() - t0).count(); }
 
@@ -83,12 +71,19 @@ struct child {
   wall_clock::time_point start;
 };
 
-/// The replay line for a scenario: the binary as the user can run it, and the
-/// mutant when one is on (unless the simulator's own line already says it).
+/// The replay line for a scenario: `aegis-sim replay --schedule '<json>'`,
+/// which reruns it with the same property checks chaos applied (sim/checked_run.hpp),
+/// naming the binary as the user invoked it. The schedule carries the mutant.
 std::string replay_line(const scenario& s, const chaos_options& o) {
+  // Schedules never contain a single quote (schedule.hpp), so one pair quotes it all.
+  return fmt::format("{} replay --schedule '{}'", o.self_exe, schedule_json(s));
+}
+
+/// The same case as an `aegis-sim run` line (runner invariants only, no
+/// property checks): handy with --trace or --check-determinism.
+std::string run_line(const scenario& s, const chaos_options& o) {
   std::string cmd = s.reproduce_command();
   if (cmd.starts_with("aegis-sim")) cmd = o.self_exe + cmd.substr(9);
-  if (!o.mutant.empty() && cmd.find("--mutant") == std::string::npos) cmd += " --mutant " + o.mutant;
   return cmd;
 }
 
@@ -162,7 +157,7 @@ class chaos_runner {
 
   scenario make_scenario(std::uint64_t seed) const {
     scenario s = chaos_scenario(seed, length_ns_);
-    set_mutant(s, o_.mutant);
+    s.mutant = o_.mutant;
     return s;
   }
 
@@ -236,15 +231,17 @@ class chaos_runner {
     if (err >= 0) ::dup2(err, STDERR_FILENO);
     if (null >= 0) ::dup2(null, STDOUT_FILENO);
     const auto t0 = wall_clock::now();
-    run_options ro;
-    ro.trace_path = trace_path;
-    const run_report r = run_scenario(s, ro);
+    // The property suite's judgment (runner invariants + the properties of the
+    // mode), so a chaos failure and its `aegis-sim replay` line agree.
+    const checked_result r = run_checked(s, trace_path);
     const double wall_s = seconds_since(t0);
     std::vector<std::string> rare;
-    for (std::string_view n : rare_states_hit(s, r)) rare.emplace_back(n);
-    const nlohmann::json j = {{"exit_code", r.exit_code}, {"failure", r.failure},      {"trace_hash", r.trace_hash},
-                              {"events", r.events},       {"end_ns", r.end_ns},        {"offered", r.counters.offered},
-                              {"verdicts", r.counters.verdicts}, {"wall_s", wall_s}, {"rare_states", rare}};
+    for (const auto& [name, count] : r.coverage) {
+      if (count > 0) rare.push_back(name);
+    }
+    const nlohmann::json j = {{"exit_code", r.exit_code}, {"failure", r.failure},   {"trace_hash", r.trace_hash},
+                              {"events", r.events},       {"offered", r.accepted + r.dropped},
+                              {"verdicts", r.verdicts},   {"wall_s", wall_s},       {"rare_states", rare}};
     const std::string line = j.dump() + "\n";
     std::size_t done = 0;
     while (done < line.size()) {
@@ -296,6 +293,7 @@ class chaos_runner {
     o.scheduler = to_string(c.s.strategy);
     o.swarm = swarm_mix_for(c.s.seed).kinds;
     o.reproduce = replay_line(c.s, o_);
+    o.run_line = run_line(c.s, o_);
     o.wall_s = seconds_since(c.start);
     const bool clean_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (timed_out) {
@@ -318,7 +316,7 @@ class chaos_runner {
       o.failure = j.at("failure").get<std::string>();
       o.trace_hash = j.at("trace_hash").get<std::uint64_t>();
       o.events = j.at("events").get<std::uint64_t>();
-      o.virtual_ns = j.at("end_ns").get<std::uint64_t>();
+      o.virtual_ns = static_cast<std::uint64_t>(c.s.sim_duration_ns);  // The workload; convergence adds a little.
       o.offered = j.at("offered").get<std::uint64_t>();
       o.verdicts = j.at("verdicts").get<std::uint64_t>();
       o.wall_s = j.at("wall_s").get<double>();
@@ -364,7 +362,7 @@ class chaos_runner {
     const double rate = el > 0 ? static_cast<double>(summary_.outcomes.size()) / el : 0.0;
     return fmt::format("chaos: {}/{} seeds {} ({:.1f}/s) failures {} rare states {}/{}", clock_text(el),
                        clock_text(static_cast<double>(o_.budget_ns) / 1e9), summary_.outcomes.size(), rate,
-                       summary_.failed_count(), rare_seen_.size(), rare_state_catalogue().size());
+                       summary_.failed_count(), rare_seen_.size(), coverage_points.size());
   }
 
   void draw_bar() const {
@@ -413,6 +411,7 @@ class chaos_runner {
       f.failure = last.failure;
       f.trace_hash = last.trace_hash;
       f.replay = replay_line(minimal, o_);
+      f.run_line = run_line(minimal, o_);
       f.schedule = minimal.plan.to_string();
       f.dir = fs::relative(dir, o_.out_dir).string();
       write_failure_dir(dir, f, original, minimal);
@@ -427,6 +426,7 @@ class chaos_runner {
     };
     put("seed.txt", fmt::format("{}\n", f.seed));
     put("schedule.txt", f.schedule + "\n");
+    put("schedule.json", schedule_json(minimal) + "\n");
     put("params.txt", fmt::format("# minimal case\nSEED={}\n{}\n# as first run\nSEED={}\n{}", minimal.seed,
                                   minimal.describe(), original.seed, original.describe()));
     put("replay.sh", fmt::format("#!/bin/sh\n# Replays the minimal case of chaos seed {} ({}); expect exit {} and "
@@ -437,6 +437,7 @@ class chaos_runner {
     nlohmann::json j = {{"seed", f.seed},          {"kind", f.kind},         {"exit_code", f.exit_code},
                         {"failure", f.failure},    {"replay", f.replay},     {"original", f.original},
                         {"schedule", f.schedule},  {"trace_hash", fmt::format("{:016x}", f.trace_hash)},
+                        {"run_line", f.run_line},  {"schedule_json", schedule_json(minimal)},
                         {"shrink_attempts", f.shrink_attempts}, {"shrink_steps", f.shrink_steps},
                         {"mutant", o_.mutant}};
     put("failure.json", j.dump(2) + "\n");
@@ -569,12 +570,10 @@ CLI::App* add_chaos_subcommand(CLI::App& app, chaos_cli_args& a) {
   c->add_option("--sim-duration", a.sim_duration, "simulated length of each seed (default: the documented default length)");
   c->add_option("--shrink-budget", a.shrink_budget, "wall time to shrink each failing seed");
   c->add_option("--seed-timeout", a.seed_timeout, "wall time after which one seed counts as a hang");
-  if constexpr (mutants_supported) {
-    std::vector<std::string> names;
-    for (const auto& m : aegis::mutants) names.emplace_back(m.name);
-    c->add_option("--mutant", a.mutant, "run every seed with this deliberately broken variant (ctest label mutant)")
-        ->check(CLI::IsMember(names));
-  }
+  std::vector<std::string> names;
+  for (const auto& m : aegis::mutants) names.emplace_back(m.name);
+  c->add_option("--mutant", a.mutant, "run every seed with this deliberately broken variant (faults/aegis/mutant.hpp)")
+      ->check(CLI::IsMember(names));
   c->add_option("--bench-results", a.bench_results, "append the seeds/min/core figure to this bench-results.json");
   c->add_option("--progress", a.progress, "auto|bar|lines|none")->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
   c->add_option("--merge", a.merge, "merge these shard report directories into --out instead of running");

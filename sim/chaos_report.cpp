@@ -10,7 +10,7 @@
 #include <stdexcept>
 
 #include "aegis/assert.hpp"
-#include "sim/chaos_coverage.hpp"
+#include "aegis/coverage.hpp"
 
 namespace aegis::sim {
 
@@ -33,7 +33,8 @@ nlohmann::json outcome_json(const seed_outcome& o) {
           {"verdicts", o.verdicts},
           {"swarm", o.swarm},
           {"rare_states", o.rare_states},
-          {"reproduce", o.reproduce}};
+          {"reproduce", o.reproduce},
+          {"run_line", o.run_line}};
 }
 
 seed_outcome outcome_from(const nlohmann::json& j) {
@@ -53,6 +54,7 @@ seed_outcome outcome_from(const nlohmann::json& j) {
   o.swarm = j.at("swarm").get<std::vector<std::string>>();
   o.rare_states = j.at("rare_states").get<std::vector<std::string>>();
   o.reproduce = j.at("reproduce").get<std::string>();
+  o.run_line = j.value("run_line", "");
   return o;
 }
 
@@ -63,6 +65,7 @@ nlohmann::json failure_json(const failure_record& f) {
           {"failure", f.failure},
           {"original", f.original},
           {"replay", f.replay},
+          {"run_line", f.run_line},
           {"schedule", f.schedule},
           {"trace_hash", fmt::format("{:016x}", f.trace_hash)},
           {"shrink_attempts", f.shrink_attempts},
@@ -79,6 +82,7 @@ failure_record failure_from(const nlohmann::json& j) {
   f.failure = j.at("failure").get<std::string>();
   f.original = j.at("original").get<std::string>();
   f.replay = j.at("replay").get<std::string>();
+  f.run_line = j.value("run_line", "");
   f.schedule = j.at("schedule").get<std::string>();
   f.trace_hash = std::stoull(j.at("trace_hash").get<std::string>(), nullptr, 16);
   f.shrink_attempts = j.at("shrink_attempts").get<std::uint32_t>();
@@ -121,7 +125,7 @@ nlohmann::json chaos_summary::to_json() const {
   nlohmann::json states = nlohmann::json::object();
   std::vector<std::string> missing;
   std::size_t covered = 0;
-  for (const rare_state& st : rare_state_catalogue()) {
+  for (const coverage_point& st : coverage_points) {
     const std::string name{st.name};
     const std::uint64_t n = rare.count(name) ? rare.at(name) : 0;
     states[name] = n;
@@ -159,7 +163,7 @@ nlohmann::json chaos_summary::to_json() const {
       {"schedulers", schedulers},
       {"swarm_kinds_enabled", kinds_enabled},
       {"rare_state_coverage",
-       {{"covered", covered}, {"total", rare_state_catalogue().size()}, {"seeds_per_state", states}, {"missing", missing}}},
+       {{"covered", covered}, {"total", coverage_points.size()}, {"seeds_per_state", states}, {"missing", missing}}},
       {"failures", fails},
       {"merged_from", merged_from},
       {"seeds", seeds},

@@ -38,7 +38,8 @@ struct seed_outcome {
   std::uint64_t verdicts = 0;       ///< Transactions verdicted.
   std::vector<std::string> swarm;   ///< Fault kinds the swarm enabled.
   std::vector<std::string> rare_states;  ///< Rare states reached.
-  std::string reproduce;            ///< `aegis-sim run ...` that replays it.
+  std::string reproduce;            ///< `aegis-sim replay --schedule ...` that replays it with the same checks.
+  std::string run_line;             ///< The same case as `aegis-sim run ...` (runner invariants only).
 };
 
 /// A failing seed after shrinking.
@@ -48,7 +49,8 @@ struct failure_record {
   int exit_code = 0;                ///< Exit code the replay gives.
   std::string failure;              ///< The minimal case's failure words.
   std::string original;             ///< Replay line of the seed as first run.
-  std::string replay;               ///< Replay line of the minimal case.
+  std::string replay;               ///< Replay line of the minimal case (`aegis-sim replay`).
+  std::string run_line;             ///< The minimal case as `aegis-sim run ...`.
   std::string schedule;             ///< The minimal fault plan.
   std::uint64_t trace_hash = 0;     ///< Trace hash of the minimal case.
   std::uint32_t shrink_attempts = 0;  ///< Candidates tried.
