@@ -1,6 +1,7 @@
 // Production socket layer on libzmq (through cppzmq) and eventfd.
 #include "aegis/zmq_env.hpp"
 
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -110,32 +111,31 @@ zmq_env::socket zmq_env::make_socket(socket_kind kind, const socket_options& o) 
 }
 
 wake_reason zmq_env::wait(socket& s, doorbell& bell, ns_t deadline_ns) {
-  zmq_pollitem_t items[2] = {
-      {s.raw().handle(), 0, ZMQ_POLLIN, 0},
-      {nullptr, bell.fd(), ZMQ_POLLIN, 0},
-  };
+  // zmq_poll only knows milliseconds; the pump naps for tens of microseconds.
+  // So we poll the socket's ZMQ_FD (an edge-triggered "look at ZMQ_EVENTS"
+  // signal) and the doorbell with ppoll, and ask ZMQ_EVENTS before every
+  // sleep and after every wake-up, as libzmq documents for ZMQ_FD.
+  const int zfd = s.raw().get(zmq::sockopt::fd);
   for (;;) {
-    long timeout_ms = -1;
+    if ((s.raw().get(zmq::sockopt::events) & ZMQ_POLLIN) != 0) return wake_reason::readable;
+    timespec ts{};
+    timespec* timeout = nullptr;
     if (deadline_ns != no_deadline) {
       const ns_t left = deadline_ns - now_ns();
-      if (left <= 0) {
-        timeout_ms = 0;
-      } else {
-        // Round up: waking a little late is fine, waking early just loops.
-        timeout_ms = static_cast<long>((left + 999'999) / 1'000'000);
-      }
+      if (left <= 0) return wake_reason::deadline;
+      ts.tv_sec = static_cast<time_t>(left / 1'000'000'000);
+      ts.tv_nsec = static_cast<long>(left % 1'000'000'000);
+      timeout = &ts;
     }
-    const int rc = zmq_poll(items, 2, timeout_ms);
+    pollfd fds[2] = {{zfd, POLLIN, 0}, {bell.fd(), POLLIN, 0}};
+    const int rc = ::ppoll(fds, 2, timeout, nullptr);
     if (rc < 0) {
-      if (zmq_errno() == EINTR) continue;
-      // ETERM/EFAULT: nothing sensible to wait on; let the caller re-check its state.
-      return wake_reason::deadline;
+      if (errno == EINTR) continue;
+      return wake_reason::deadline;  // Nothing sensible to wait on; the caller re-checks its state.
     }
-    const bool rang = (items[1].revents & ZMQ_POLLIN) != 0 && bell.reset();
-    if ((items[0].revents & ZMQ_POLLIN) != 0) return wake_reason::readable;
-    if (rang) return wake_reason::doorbell;
-    if (rc == 0 && (deadline_ns == no_deadline || now_ns() < deadline_ns) && timeout_ms != 0) continue;
-    return wake_reason::deadline;
+    if ((fds[1].revents & POLLIN) != 0 && bell.reset()) return wake_reason::doorbell;
+    if (rc == 0 && deadline_ns != no_deadline && now_ns() >= deadline_ns) return wake_reason::deadline;
+    // ZMQ_FD fired (or a spurious wake-up): loop to ask ZMQ_EVENTS.
   }
 }
 

@@ -11,9 +11,9 @@
 //     if (pull.recv(buf) == aegis::recv_result::ok) use(buf);
 //   }
 //
-// `wait` polls the socket and the doorbell's eventfd together with zmq_poll,
-// so the pump sleeps in one system call whether it waits for verdicts, for
-// producers or for a timer. ZeroMQ sockets are not thread-safe: a socket is
+// `wait` polls the socket (through its ZMQ_FD) and the doorbell's eventfd
+// together with ppoll, so the pump sleeps in one system call, with nanosecond
+// deadlines, whether it waits for verdicts, for producers or for a timer. ZeroMQ sockets are not thread-safe: a socket is
 // used by one thread at a time (the pump); only the doorbell is shared.
 #pragma once
 
