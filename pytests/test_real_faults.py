@@ -29,7 +29,6 @@ import xxhash
 
 from aegis_bridge import protocol as p
 from aegis_fixtures.observe import dropped_total, identity_holds, promtool_check
-from aegis_fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.real
 

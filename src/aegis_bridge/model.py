@@ -47,6 +47,8 @@ _MCC_BUCKET[list(HIGH_RISK_MCC)] = 1
 _MCC_BUCKET[list(TRAVEL_MCC)] = 2
 _NS_PER_HOUR = 3_600_000_000_000
 _HOME_CURRENCY = np.frombuffer(b"EUR", dtype="S3")[0]
+# decide() computes the decision as (score >= review) + (score >= decline).
+assert (DECISION_APPROVE, DECISION_REVIEW, DECISION_DECLINE) == (0, 1, 2), "decide() relies on 0/1/2"
 
 
 class ModelError(RuntimeError):
@@ -157,13 +159,13 @@ def load_model(path: str | Path | None = None):
 
 
 def _load_sklearn(path: Path):
-    # Imported here only: scikit-learn is optional, and importing it costs
-    # about a second even where it exists.
-    try:
-        import sklearn  # noqa: F401
-    except ImportError:
-        raise ModelError(f"{path}: loading a scikit-learn model needs scikit-learn, which is not installed") from None
+    # scikit-learn is optional: only checked for here, and imported by
+    # unpickling, so the bridge starts fast and runs where it is absent.
+    import importlib.util
     import pickle
+
+    if importlib.util.find_spec("sklearn") is None:
+        raise ModelError(f"{path}: loading a scikit-learn model needs scikit-learn, which is not installed")
 
     try:
         with open(path, "rb") as f:
