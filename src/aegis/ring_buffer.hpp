@@ -37,7 +37,10 @@
 // deadline passes (`timed_out`), or the ring is closed (`closed`).
 //
 // Counters are exact and may be read from any thread without locks:
-// offered = accepted + dropped_full + timed_out + closed_rejects.
+// offered = accepted + dropped_full + timed_out + closed_rejects. The hot path
+// stores no counter: every admitted entry advances the write cursor by one,
+// so `accepted` is the write cursor and `offered` is the sum; only rejections
+// (already off the fast path) increment a counter.
 #pragma once
 
 #include <atomic>
@@ -89,8 +92,8 @@ struct multi_producer {};
 /// A consistent-enough snapshot of a ring's counters. Each field is exact at
 /// the moment it was loaded; fields are loaded one after another.
 struct ring_counters {
-  std::uint64_t offered = 0;         ///< Admission attempts (push + try_push calls).
-  std::uint64_t accepted = 0;        ///< Entries admitted.
+  std::uint64_t offered = 0;         ///< Admission attempts that have returned (accepted + every rejection).
+  std::uint64_t accepted = 0;        ///< Entries admitted (the write cursor; multi_producer: positions claimed).
   std::uint64_t dropped_full = 0;    ///< Rejected because the ring was full.
   std::uint64_t timed_out = 0;       ///< Block mode: deadline passed while waiting.
   std::uint64_t closed = 0;          ///< Rejected because the ring was closed.
@@ -121,8 +124,6 @@ class ring_buffer {
   ring_buffer(Env& env, std::size_t capacity, admission mode)
       : env_(env),
         write_(env, 0),
-        offered_(env, 0),
-        accepted_(env, 0),
         dropped_full_(env, 0),
         timed_out_(env, 0),
         closed_rejects_(env, 0),
@@ -167,11 +168,7 @@ class ring_buffer {
   /// Returns `accepted` or `dropped_full` (or `closed`).
   template <class... Args>
   [[nodiscard]] push_status try_emplace(Args&&... args) {
-    count(offered_);
-    if (try_claim_and_construct(std::forward<Args>(args)...)) {
-      count(accepted_);
-      return push_status::accepted;
-    }
+    if (try_claim_and_construct(std::forward<Args>(args)...)) return push_status::accepted;
     return reject_full();
   }
 
@@ -185,11 +182,7 @@ class ring_buffer {
   /// mode waits until space frees, `deadline_ns` passes or the ring closes.
   template <class U>
   [[nodiscard]] push_status push(U&& value, ns_t deadline_ns = no_deadline) {
-    count(offered_);
-    if (try_claim_and_construct(std::forward<U>(value))) [[likely]] {
-      count(accepted_);
-      return push_status::accepted;
-    }
+    if (try_claim_and_construct(std::forward<U>(value))) [[likely]] return push_status::accepted;
     if (mode_ == admission::drop) {
       if (AEGIS_MUTANT(env_, "skip_drop_count")) return push_status::dropped_full;
       return reject_full();
@@ -210,6 +203,9 @@ class ring_buffer {
 
   /// True once close() was called.
   bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire) != 0; }
+
+  /// Producers parked right now waiting for space (block mode); for metrics and tests.
+  std::uint32_t blocked_producers() const noexcept { return space_waiters_.load(std::memory_order_acquire); }
 
   // ------------------------------------------------------------------ consumer
 
@@ -311,14 +307,14 @@ class ring_buffer {
   /// Snapshot of the counters; lock-free, callable from any thread.
   ring_counters counters() const noexcept {
     ring_counters c;
-    c.offered = offered_.load(std::memory_order_relaxed);
-    c.accepted = accepted_.load(std::memory_order_relaxed);
     c.dropped_full = dropped_full_.load(std::memory_order_relaxed);
     c.timed_out = timed_out_.load(std::memory_order_relaxed);
     c.closed = closed_rejects_.load(std::memory_order_relaxed);
     const std::uint64_t rel = release_.load(std::memory_order_acquire);
     const std::uint64_t r = read_.load(std::memory_order_acquire);
     const std::uint64_t w = write_.load(std::memory_order_acquire);
+    c.accepted = w;  // Each admitted entry advanced the write cursor by exactly one.
+    c.offered = c.accepted + c.dropped_full + c.timed_out + c.closed;
     c.depth = w >= r ? w - r : 0;  // Loaded in release, read, write order: never negative in truth.
     c.unreleased = w >= rel ? w - rel : 0;
     return c;
@@ -437,10 +433,7 @@ class ring_buffer {
         count(timed_out_);
         return push_status::timed_out;
       }
-      if (try_claim_and_construct(std::forward<U>(value))) {
-        count(accepted_);
-        return push_status::accepted;
-      }
+      if (try_claim_and_construct(std::forward<U>(value))) return push_status::accepted;
     }
   }
 
@@ -471,12 +464,10 @@ class ring_buffer {
 
   // Each cursor sits on its own cache line; each side caches the other's.
   // The consumer polls write_'s line, so nothing else is written there: one
-  // store per push. The producer's cache and counters get a line of their own.
+  // store per push. The producer's cache and rejection counters get a line of their own.
   alignas(cache_line_size) u64_atomic write_;
 
   alignas(cache_line_size) std::uint64_t release_cache_ = 0;  // Producer-private (single producer only).
-  u64_atomic offered_;
-  u64_atomic accepted_;
   u64_atomic dropped_full_;
   u64_atomic timed_out_;
   u64_atomic closed_rejects_;

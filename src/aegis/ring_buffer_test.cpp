@@ -218,8 +218,8 @@ TYPED_TEST(RingBufferEdges, BlockedProducerResumesWhenTheConsumerReleases) {
   ASSERT_EQ(r.push(0), push_status::accepted);
   ASSERT_EQ(r.push(1), push_status::accepted);
   auto blocked = std::async(std::launch::async, [&] { return r.push(2); });
-  // offered counts the attempt before it waits; seeing 3 means the push started.
-  ASSERT_TRUE(eventually([&] { return r.counters().offered == 3; }));
+  // The producer registers as blocked just before it parks.
+  ASSERT_TRUE(eventually([&] { return r.blocked_producers() == 1; })) << "the producer never blocked";
   EXPECT_EQ(blocked.wait_for(std::chrono::milliseconds(1)), std::future_status::timeout)
       << "push returned although the ring is full";
   ASSERT_EQ(read_all(r).size(), 2u);
@@ -229,6 +229,7 @@ TYPED_TEST(RingBufferEdges, BlockedProducerResumesWhenTheConsumerReleases) {
     FAIL() << "a producer blocked on a full ring was not woken by release()";
   }
   EXPECT_EQ(blocked.get(), push_status::accepted);
+  EXPECT_EQ(r.blocked_producers(), 0u);
   EXPECT_EQ(read_all(r), (std::vector<std::pair<std::uint64_t, int>>{{2, 2}}));
   EXPECT_EQ(r.counters().timed_out, 0u);
 }
@@ -238,7 +239,7 @@ TYPED_TEST(RingBufferEdges, CloseWakesABlockedProducerAndRejectsLaterFullPushes)
   ASSERT_EQ(r.push(0), push_status::accepted);
   ASSERT_EQ(r.push(1), push_status::accepted);
   auto blocked = std::async(std::launch::async, [&] { return r.push(2); });
-  ASSERT_TRUE(eventually([&] { return r.counters().offered == 3; }));
+  ASSERT_TRUE(eventually([&] { return r.blocked_producers() == 1; })) << "the producer never blocked";
   r.close();
   ASSERT_EQ(blocked.wait_for(std::chrono::nanoseconds(test_wait_ns)), std::future_status::ready)
       << "close() did not wake a blocked producer";
