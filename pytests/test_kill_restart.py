@@ -53,8 +53,11 @@ def wait_incarnations(h, n):
 
 
 def test_block_mode_bridge_killed_and_restarted_loses_nothing(core_harness):
-    h = core_harness
-    count = 60_000
+    block_mode_kill_and_restart(core_harness, 60_000)
+
+
+def block_mode_kill_and_restart(h, count):
+    """The scenario and its checks; pytests/test_mutant_core.py runs it against a planted bug."""
     h.start_core(mode="block", count=count, rate=20_000, ring_capacity=4096,
                  retransmit_timeout="60s", extra=["--drain-timeout", "10s"])
     h.start_bridge()
