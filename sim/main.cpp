@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 #include "bench/bench_results.hpp"
+#ifndef AEGIS_SIM_RUN_ONLY  // aegis-sim-debug (-O0) carries only `run` and `bench`.
 #include "sim/chaos.hpp"
 #include "sim/replay.hpp"
+#endif
 #include "sim/runner.hpp"
 #include "sim/scenario.hpp"
 #include "sim/seed.hpp"
@@ -61,6 +63,7 @@ struct run_args {
   std::string trace;
   bool check_determinism = false;
   std::uint64_t max_steps = 0;
+  std::string self_test_assert_at;
   std::string mutant;
 };
 
@@ -83,6 +86,8 @@ void add_run_options(CLI::App* cmd, run_args& a) {
   cmd->add_option("--trace", a.trace, "write Chrome trace-event JSON (Perfetto) to this file");
   cmd->add_flag("--check-determinism", a.check_determinism, "run twice in this process and compare trace hashes");
   cmd->add_option("--max-steps", a.max_steps, "yield-point budget (default: from the load)");
+  cmd->add_option("--self-test-assert-at", a.self_test_assert_at, "test of the crash path: assert at this virtual time")
+      ->group("");
   cmd->add_option("--mutant", a.mutant, "switch on a deliberately broken variant (faults/aegis/mutant.hpp)");
 }
 
@@ -134,6 +139,10 @@ int cmd_run(const run_args& a) {
   run_options o;
   o.trace_path = a.trace;
   o.max_steps = a.max_steps;
+  if (!a.self_test_assert_at.empty()) {
+    o.assert_at_ns = duration_or_die("--self-test-assert-at", a.self_test_assert_at);
+    set_reproduce(repro + " --self-test-assert-at " + a.self_test_assert_at);
+  }
   const run_report r = run_scenario(s, o);
   std::cout << r.summary();
   int code = r.exit_code;
@@ -222,15 +231,21 @@ int main(int argc, char** argv) {
   bench->add_option("--results", ba.results, "bench-results.json to append to");
   bench->add_option("--sim-duration", ba.sim_duration, "virtual duration per mode");
   bench->add_option("--rate", ba.rate, "offered txn per simulated second");
+#ifndef AEGIS_SIM_RUN_ONLY
   chaos_cli_args ca;
   CLI::App* chaos = add_chaos_subcommand(app, ca);
   replay_args rpa;
   CLI::App* replay = add_replay_subcommand(app, rpa);
+#endif
   try {
     app.parse(argc, argv);
+#ifndef AEGIS_SIM_RUN_ONLY
     if (replay->parsed()) return run_replay(rpa, set_reproduce);
+#endif
     if (run->parsed()) return cmd_run(ra);
+#ifndef AEGIS_SIM_RUN_ONLY
     if (chaos->parsed()) return run_chaos_command(ca, argv[0]);
+#endif
     if (bench->parsed()) return cmd_bench(ba);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 64;

@@ -50,6 +50,9 @@ class run_state {
       if (!bridge_.alive()) bridge_.start();
     });
     world_.spawn(core_, "core-main", [this] { core_main(); });
+    if (o_.assert_at_ns >= 0) {
+      world_.at(o_.assert_at_ns, [] { AEGIS_ASSERT(false, "self-test: a deliberate assertion (--self-test-assert-at)"); });
+    }
     const run_result r = world_.run([this] { return main_done_; }, [this] { check(); });
 
     run_report rep;

@@ -39,6 +39,8 @@ struct run_options {
   /// invariants: properties add their own checks here. Return a non-empty
   /// string to fail the run with it.
   std::function<std::string()> extra_invariant;
+  /// Self-test of the crash path: an assertion fires at this virtual time (-1 = never).
+  ns_t assert_at_ns = -1;
   /// Observes every TXN frame a bridge incarnation receives.
   bridge_model::batch_observer on_batch;
   /// Called on the producer fiber after each offload() returns (txn ids start at 1).
