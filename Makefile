@@ -45,5 +45,12 @@ bench: build
 	rm -f $(BUILD)/bench-results.json
 	bash scripts/run_benchmarks.sh $(BUILD)
 
+# Builds only what it runs, so a fresh clone gets to the chaos quickly;
+# scripts/make_chaos.sh prints the summary and fails when either run failed.
+chaos: bootstrap
+	@cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target aegis-sim aegis-core
+	@bash scripts/make_chaos.sh $(BUILD) $(SIM_BUDGET) $(REAL_BUDGET) $(CHAOS_OUT) $(JOBS)
+
 clean:
 	rm -rf build .tox $(CHAOS_OUT)

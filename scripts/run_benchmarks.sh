@@ -11,4 +11,8 @@ json="$build/bench-results.json"
 # Ring buffer vs boost::lockfree::spsc_queue and moodycamel::ReaderWriterQueue.
 "$build/bench/ring_bench" --json "$json"
 
+# Simulator chaos speed: default-length seeds per minute on one core (issue 7: >= 100).
+"$build/sim/aegis-sim" chaos --budget 30s --jobs 1 --seed-base 1 --progress none --out "$build/bench-chaos" \
+  --bench-results "$json" || echo "bench: aegis-sim chaos found a failing seed (report in $build/bench-chaos)"
+
 echo "bench: results in $json"

@@ -377,9 +377,9 @@ class chaos_runner {
   // ------------------------------------------------------------ failures
 
   void shrink_phase() {
-    std::size_t index = 0;
+    // Every failing seed gets a record (junit shows one testcase per seed);
+    // at most max_failures + jobs - 1 exist, since seeds stop starting at max_failures.
     for (const seed_outcome& first : failing_) {
-      if (index++ >= o_.max_failures) break;
       const scenario original = make_scenario(first.seed);
       const auto t0 = wall_clock::now();
       failure_record f;
@@ -427,6 +427,13 @@ class chaos_runner {
     put("seed.txt", fmt::format("{}\n", f.seed));
     put("schedule.txt", f.schedule + "\n");
     put("schedule.json", schedule_json(minimal) + "\n");
+    // Ready for fixtures/corpus/ (docs/CHAOS.md): the minimal case, expected to
+    // pass once the bug is fixed, so every `make test` guards the fix.
+    nlohmann::json entry = nlohmann::json::parse(schedule_json(minimal));
+    entry["note"] = fmt::format("chaos seed {} ({}): {}", f.seed, f.kind, f.failure.substr(0, f.failure.find('\n')));
+    // With a mutant on, the entry instead pins that the mutant stays caught.
+    entry["expect"] = {{"exit_code", o_.mutant.empty() ? 0 : f.exit_code}};
+    put("corpus-entry.json", entry.dump() + "\n");
     put("params.txt", fmt::format("# minimal case\nSEED={}\n{}\n# as first run\nSEED={}\n{}", minimal.seed,
                                   minimal.describe(), original.seed, original.describe()));
     put("replay.sh", fmt::format("#!/bin/sh\n# Replays the minimal case of chaos seed {} ({}); expect exit {} and "
