@@ -35,21 +35,21 @@ pytestmark = pytest.mark.real
 
 def kill_busy(h, records):
     """SIGKILLs the bridge once it has verdicted `records`, mid-stream."""
-    h.wait_bridge_records(records, timeout_s=30)
+    h.wait_bridge_records(records, timeout_s=60)
     h.bridge.kill()
 
 
 def kill_between_receive_and_send(h, frames):
     """Restarts the bridge with the stop-before-send hook and SIGKILLs it there."""
     bridge = h.start_bridge(extra=["--hook-stop-before-send", frames])
-    bridge.wait_stopped(30)
+    bridge.wait_stopped(60)
     assert "hook: stopped before send" in bridge.log_text()
     bridge.kill()
 
 
 def wait_incarnations(h, n):
     """The core has seen `n` bridge incarnations (so the last restart took effect)."""
-    h.wait_core_metric("aegis_bridge_incarnations_total", lambda v: v >= n, timeout_s=30)
+    h.wait_core_metric("aegis_bridge_incarnations_total", lambda v: v >= n, timeout_s=60)
 
 
 def test_block_mode_bridge_killed_and_restarted_loses_nothing(core_harness):
@@ -59,7 +59,7 @@ def test_block_mode_bridge_killed_and_restarted_loses_nothing(core_harness):
 def block_mode_kill_and_restart(h, count):
     """The scenario and its checks; pytests/test_mutant_core.py runs it against a planted bug."""
     h.start_core(mode="block", count=count, rate=20_000, ring_capacity=4096,
-                 retransmit_timeout="60s", extra=["--drain-timeout", "10s"])
+                 retransmit_timeout="60s", extra=["--drain-timeout", "60s"])
     h.start_bridge()
     kill_busy(h, 5_000)
     h.start_bridge()
@@ -91,10 +91,10 @@ def test_drop_mode_small_ring_identity_and_ledger_match(core_harness):
     count = 60_000
     h.start_bridge()  # first: a bridge starting late would see a ring that filled without it
     h.start_core(mode="drop", count=count, rate=20_000, ring_capacity=1024,
-                 retransmit_timeout="60s", extra=["--drain-timeout", "10s"])
+                 retransmit_timeout="60s", extra=["--drain-timeout", "60s"])
     kill_busy(h, 5_000)
     # With no bridge the 1024-slot ring fills within 0.1 s at 20k/s: wait for the drops.
-    h.wait_core_metric("aegis_dropped_total", lambda v: v >= 2_000, timeout_s=30, reason="ring_full")
+    h.wait_core_metric("aegis_dropped_total", lambda v: v >= 2_000, timeout_s=60, reason="ring_full")
     kill_between_receive_and_send(h, 4)
     h.start_bridge()
     rc = h.wait_core_exit(60)

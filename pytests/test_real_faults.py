@@ -34,7 +34,7 @@ pytestmark = pytest.mark.real
 
 # Recovery after a bridge restart must come from the rewind, not from the
 # retransmit timeout, unless a test is about the timeout.
-NO_TIMEOUT = dict(retransmit_timeout="60s", extra=["--drain-timeout", "15s"])
+NO_TIMEOUT = dict(retransmit_timeout="60s", extra=["--drain-timeout", "60s"])
 
 
 def assert_clean_block_run(h, rc, count, min_incarnations=1):
@@ -52,7 +52,7 @@ def assert_clean_block_run(h, rc, count, min_incarnations=1):
 
 def assert_clean_terminated_run(h, min_verdicts):
     """An open-ended (--duration) run ended by SIGTERM: drained, exact, nothing lost."""
-    assert h.core.terminate(timeout_s=30) == 0, h.summary()
+    assert h.core.terminate(timeout_s=60) == 0, h.summary()
     s = h.summary()
     assert s["stopped_by_signal"] and s["drained"] and s["lost"] == 0 and s["in_flight"] == 0
     assert identity_holds(s) and s["verdicts"] >= min_verdicts
@@ -87,7 +87,7 @@ def test_bridge_sigkilled_mid_batch_20_times(core_harness):
     for i in range(20):
         # Frozen after its 1st..3rd batch, before answering it: a kill mid-batch.
         bridge = h.start_bridge(metrics=False, extra=["--hook-stop-before-send", 1 + i % 3])
-        bridge.wait_stopped(30)
+        bridge.wait_stopped(60)
         bridge.kill()
     h.start_bridge(metrics=False)
     s = assert_clean_block_run(h, h.wait_core_exit(90), count, min_incarnations=21)
@@ -119,7 +119,7 @@ def test_bridge_restarted_while_the_core_drains(core_harness):
     h.start_core(mode="block", count=count, ring_capacity=65536, **NO_TIMEOUT)
     h.wait_core_log("draining")  # everything admitted, producers done, no bridge yet
     bridge = h.start_bridge(metrics=False, extra=["--hook-stop-before-send", 2])
-    bridge.wait_stopped(30)
+    bridge.wait_stopped(60)
     bridge.kill()
     h.start_bridge(metrics=False)
     assert_clean_block_run(h, h.wait_core_exit(60), count, min_incarnations=2)
@@ -191,7 +191,7 @@ def test_core_sigterm_drains_and_writes_a_complete_summary(core_harness):
     h.start_bridge()
     # The core's count, not the bridge's: the bridge also answers resent frames.
     h.wait_core_metric("aegis_verdicts_total", lambda v: v >= 5_000)
-    h.core.terminate(timeout_s=30)
+    h.core.terminate(timeout_s=60)
     s = h.summary()
     assert h.core.returncode == 0, s
     assert s["stopped_by_signal"] and s["drained"] and s["in_flight"] == 0 and s["lost"] == 0
@@ -233,7 +233,7 @@ def test_transport_failpoints_while_traffic_flows(core_harness):
         fiu.enable_random(site, probability)
         verdicts = h.wait_core_metric("aegis_verdicts_total", lambda v, base=verdicts: v >= base + 2_000)
         fiu.disable(site)
-    assert h.core.terminate(timeout_s=30) == 0, h.summary()
+    assert h.core.terminate(timeout_s=60) == 0, h.summary()
     s = h.summary()
     assert s["lost"] == 0 and s["in_flight"] == 0 and s["drained"] and identity_holds(s)
     assert s["offered"] == s["verdicts"] + dropped_total(s) and dropped_total(s) <= 1, "at most the one closed"
