@@ -86,7 +86,9 @@ TEST(Protocol, TxnRoundTripKeepsEveryField) {
 
 TEST(Protocol, VerdictAndHelloRoundTrip) {
   std::vector<verdict_record> vs{{1, 10, 0.5f, 0}, {2, 20, 1.0f, 2}, {3, 30, 0.0f, 1}};
-  const auto f = decode_frame(encode_verdict_frame(5, 6, vs));
+  // The bytes outlive the decoded view (decoded_frame::records points into them; ASan caught a temporary).
+  const auto bytes = encode_verdict_frame(5, 6, vs);
+  const auto f = decode_frame(bytes);
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f.header.type, frame_type::verdict);
   EXPECT_EQ(f.header.incarnation, 6u);
@@ -97,7 +99,8 @@ TEST(Protocol, VerdictAndHelloRoundTrip) {
     EXPECT_EQ(f.verdict_at(i).score, vs[i].score);
     EXPECT_EQ(f.verdict_at(i).decision, vs[i].decision);
   }
-  const auto h = decode_frame(encode_hello_frame(5, 77));
+  const auto hello_bytes = encode_hello_frame(5, 77);
+  const auto h = decode_frame(hello_bytes);
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(h.header.type, frame_type::hello);
   EXPECT_EQ(h.header.count, 0);
