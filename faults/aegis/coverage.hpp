@@ -50,7 +50,7 @@ inline constexpr std::array<coverage_point, 10> coverage_points = {{
      "a verdict arrived for an entry the TTL had already expired"},
     {"duplicate_verdict_ignored", "src/aegis/offloader.hpp",
      "a second verdict for a held, already-verdicted entry arrived and was ignored"},
-    {"ring_rewind_across_wrap", "properties/ring_model_test.cpp",
+    {"ring_rewind_across_wrap", "properties/ring_case.hpp",
      "ring_buffer::rewind() moved the read cursor back across the wrap-around"},
 }};
 
