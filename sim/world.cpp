@@ -112,7 +112,7 @@ void world::stall_clock(process_id process, ns_t until_ns) {
 std::uint64_t world::at(ns_t at_ns, std::function<void()> fn) {
   AEGIS_ASSERT(at_ns >= now_ns_, "timers are never set in the past");
   const std::uint64_t seq = ++timer_seq_;
-  timers_.push(timer{at_ns, seq, std::move(fn)});
+  timers_.push(timer{at_ns, seq, std::move(fn), no_fiber, 0});
   return seq;
 }
 
@@ -324,17 +324,7 @@ bool world::block(ns_t deadline_ns) {
   f.timed_out = false;
   f.state = fiber_state::blocked;
   remove_runnable(f.id);
-  if (deadline_ns != no_deadline) {
-    const fiber_id id = f.id;
-    const std::uint64_t gen = f.generation;
-    at(deadline_ns, [this, id, gen] {
-      fiber_rec& r = rec(id);
-      if (r.state == fiber_state::blocked && r.generation == gen) {
-        r.timed_out = true;
-        wake(id, gen);
-      }
-    });
-  }
+  if (deadline_ns != no_deadline) timers_.push(timer{deadline_ns, ++timer_seq_, {}, f.id, f.generation});
   switch_to_scheduler();
   return !f.timed_out;
 }
@@ -406,7 +396,15 @@ run_result world::run(std::function<bool()> stop, std::function<void()> after_ev
       timer t = std::move(const_cast<timer&>(timers_.top()));
       timers_.pop();
       trace_.record(event{now_ns_, 0, 0, event_kind::timer, t.seq, t.at_ns, nullptr});
-      t.fn();
+      if (t.fn) {
+        t.fn();
+      } else {
+        fiber_rec& r = rec(t.wake_fiber);
+        if (r.state == fiber_state::blocked && r.generation == t.wake_generation) {
+          r.timed_out = true;
+          wake(t.wake_fiber, t.wake_generation);
+        }
+      }
       if (after_event) after_event();
       continue;
     }

@@ -345,7 +345,9 @@ class world {
   struct timer {
     ns_t at_ns;
     std::uint64_t seq;
-    std::function<void()> fn;
+    std::function<void()> fn;         // Empty for a fiber's wait deadline (the hot case: no allocation).
+    fiber_id wake_fiber = no_fiber;   // The fiber whose wait times out, when fn is empty.
+    std::uint64_t wake_generation = 0;
     bool operator>(const timer& o) const noexcept { return at_ns != o.at_ns ? at_ns > o.at_ns : seq > o.seq; }
   };
 
