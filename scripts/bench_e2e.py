@@ -1,0 +1,272 @@
+#!/usr/bin/python3
+"""End-to-end benchmarks of issue 3: aegis-core into the real Python bridge, beside their peers.
+
+Usage:
+    /usr/bin/python3 scripts/bench_e2e.py --build build/release --json build/release/bench-results.json
+    (make bench runs it through scripts/run_benchmarks.sh; --quick for a smoke run)
+
+What it measures, each repetition alternating ours and the peer in the same run:
+  * throughput: aegis-core flat out (--rate 0, block mode, --count N) into the
+    real bridge with verdicts (the protocol's acks) on; throughput_per_s from
+    the core's summary (verdicts / (last verdict - start)). Peer: raw libzmq
+    PUSH of one 64-byte JSON message per transaction (bench/e2e_peer_push)
+    into a pyzmq PULL loop that receives, json-decodes and scores each message
+    with the bridge's model and acknowledges nothing (bench/e2e_peer_pull.py).
+  * latency: aegis-core open-loop at each --rate for --duration into the real
+    bridge; p50/p99 offload -> verdict from the summary, timed from each
+    transaction's *intended* send time (main.cpp: timestamp_ns = start +
+    (id-1)/rate, latency = verdict time - timestamp_ns), so a producer that
+    falls behind shows up as latency. Floor: the raw libzmq ipc PUSH/PULL
+    ping-pong round trip (bench/e2e_pingpong), one rep per repetition.
+Reported values are medians over repetitions. Rows are appended to --json;
+every raw repetition goes to bench-e2e.json beside it.
+
+Every child runs in its own session and is killed (process group) on any
+exit, including SIGINT/SIGTERM; socket files live in one temp directory that
+is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = "/usr/bin/python3"
+_children: list[subprocess.Popen] = []
+
+
+def spawn(argv, **kw) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    p = subprocess.Popen([str(a) for a in argv], start_new_session=True, env=env, **kw)
+    _children.append(p)
+    return p
+
+
+def stop(p: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM to the child's group, then SIGKILL after grace_s."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+    if p in _children:
+        _children.remove(p)
+
+
+def kill_all_children() -> None:
+    for p in list(_children):
+        stop(p, grace_s=2.0)
+
+
+def _on_signal(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+def wait_for_text(path: Path, text: str, proc: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited {proc.returncode} before printing {text!r}; see {path}")
+        time.sleep(0.02)
+    raise RuntimeError(f"no {text!r} in {path} after {timeout_s}s")
+
+
+class Bench:
+    def __init__(self, build: Path, tmp: Path, quick: bool):
+        self.core = build / "src" / "aegis-core"
+        self.peer_push = build / "bench" / "e2e_peer_push"
+        self.pingpong = build / "bench" / "e2e_pingpong"
+        for exe in (self.core, self.peer_push, self.pingpong):
+            if not exe.exists():
+                raise SystemExit(f"bench_e2e: {exe} is missing (build it first)")
+        self.tmp = tmp
+        self.quick = quick
+        self.runs = 0
+
+    def _run_dir(self) -> Path:
+        self.runs += 1
+        d = self.tmp / f"r{self.runs}"
+        d.mkdir(mode=0o700)
+        return d
+
+    def core_run(self, extra: list[str], timeout_s: float) -> dict:
+        """One aegis-core run into a fresh real bridge (started and connected first)."""
+        d = self._run_dir()
+        ep = d / "ep"
+        ep.mkdir(mode=0o700)
+        bridge_log = d / "bridge.log"
+        with open(bridge_log, "w") as blog:
+            bridge = spawn([PYTHON, "-m", "aegis_bridge", "--offload", f"ipc://{ep}/offload.sock",
+                            "--verdicts", f"ipc://{ep}/verdicts.sock"], stdout=blog, stderr=subprocess.STDOUT)
+        try:
+            wait_for_text(bridge_log, "incarnation", bridge, 60)
+            summary = d / "summary.json"
+            with open(d / "core.log", "w") as clog:
+                core = spawn([self.core, "--endpoint-dir", ep, "--mode", "block", "--summary-json", summary,
+                              "--bridge-wait-report", "0", *extra], stdout=clog, stderr=subprocess.STDOUT)
+                try:
+                    rc = core.wait(timeout=timeout_s)
+                finally:
+                    stop(core)
+            if not summary.exists():
+                raise RuntimeError(f"aegis-core exited {rc} without a summary; see {d}/core.log")
+            s = json.loads(summary.read_text())
+            if rc != 0 or s["lost"] != 0 or s["verdicts"] != s["offered"]:
+                raise RuntimeError(f"aegis-core run failed (exit {rc}, lost {s['lost']}, "
+                                   f"verdicts {s['verdicts']} of {s['offered']}); see {d}")
+            return s
+        finally:
+            stop(bridge)
+
+    def ours_throughput(self, count: int) -> float:
+        s = self.core_run(["--count", count, "--rate", "0"], timeout_s=120)
+        return float(s["throughput_per_s"])
+
+    def peer_throughput(self, count: int) -> float:
+        d = self._run_dir()
+        ep = f"ipc://{d}/peer.sock"
+        with open(d / "pull.err", "w") as err:
+            pull = spawn([PYTHON, ROOT / "bench" / "e2e_peer_pull.py", "--endpoint", ep],
+                         stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            push = spawn([self.peer_push, "--endpoint", ep, "--count", count])
+            try:
+                out, _ = pull.communicate(timeout=120)
+                push.wait(timeout=10)
+            finally:
+                stop(push)
+            if pull.returncode != 0:
+                raise RuntimeError(f"peer loop exited {pull.returncode}; see {d}/pull.err")
+            r = json.loads(out.strip().splitlines()[-1])
+            if r["messages"] != count:
+                raise RuntimeError(f"peer loop counted {r['messages']} of {count}")
+            return float(r["per_s"])
+        finally:
+            stop(pull)
+
+    def latency(self, rate: int, duration_s: float) -> dict:
+        s = self.core_run(["--rate", rate, "--duration", f"{int(duration_s * 1000)}ms"],
+                          timeout_s=duration_s + 120)
+        return {"p50_us": s["latency_us"]["p50"], "p99_us": s["latency_us"]["p99"],
+                "p999_us": s["latency_us"]["p999"], "max_us": s["latency_us"]["max"],
+                "offered": s["offered"], "produce_s": s["produce_s"],
+                "achieved_per_s": s["offered"] / s["produce_s"] if s["produce_s"] > 0 else 0.0}
+
+    def pingpong_us(self) -> tuple[float, float]:
+        d = self._run_dir()
+        rts = 5000 if self.quick else 20000
+        out = subprocess.run([str(self.pingpong), "--dir", str(d), "--round-trips", str(rts), "--reps", "1"],
+                             check=True, capture_output=True, text=True, timeout=120, start_new_session=True).stdout
+        r = json.loads(out)
+        return r["rtt_ns_p50"][0] / 1000.0, r["rtt_ns_p99"][0] / 1000.0
+
+
+def rate_label(rate: int) -> str:
+    return f"{rate // 1_000_000}M" if rate % 1_000_000 == 0 else f"{rate // 1000}k"
+
+
+def row(name, metric, unit, ours, peer, peer_value, better) -> dict:
+    return {"name": name, "metric": metric, "unit": unit, "ours": ours, "peer": peer, "peer_value": peer_value,
+            "ratio": ours / peer_value if peer_value else 0.0, "better": better}
+
+
+def append_rows(path: Path, rows: list[dict]) -> None:
+    """Same contract as bench/bench_results.hpp: one JSON array, rows appended."""
+    all_rows = []
+    if path.exists() and path.stat().st_size > 0:
+        all_rows = json.loads(path.read_text())
+        if not isinstance(all_rows, list):
+            raise SystemExit(f"bench_e2e: {path} does not hold a JSON array")
+    all_rows.extend(rows)
+    path.write_text(json.dumps(all_rows, indent=2) + "\n")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default="build/release", help="build directory (src/aegis-core, bench/e2e_*)")
+    ap.add_argument("--json", help="append rows here (default BUILD/bench-results.json)")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--count", type=int, default=4_000_000, help="aegis-core --count for the throughput run")
+    ap.add_argument("--peer-count", type=int, default=1_000_000, help="messages for the peer's throughput run")
+    ap.add_argument("--duration", type=float, default=3.0, help="seconds per open-loop latency run")
+    ap.add_argument("--rates", default="10000,50000,100000,1000000")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 1 rep, small counts, 1 s per rate")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.reps, args.count, args.peer_count, args.duration = 1, 300_000, 100_000, 1.0
+    build = Path(args.build).resolve()
+    json_path = Path(args.json) if args.json else build / "bench-results.json"
+    rates = [int(r) for r in args.rates.split(",")]
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    tmp = Path(tempfile.mkdtemp(prefix="aegis-e2e-", dir="/tmp"))  # short: ipc paths are limited to ~107 bytes
+    raw: dict = {"ours_per_s": [], "peer_per_s": [], "pingpong_p50_us": [], "pingpong_p99_us": [],
+                 "latency": {str(r): [] for r in rates}}
+    try:
+        b = Bench(build, tmp, args.quick)
+        print(f"bench_e2e: {args.reps} reps; throughput count {args.count} (peer {args.peer_count}); "
+              f"rates {rates} for {args.duration:g} s each", flush=True)
+        for rep in range(1, args.reps + 1):
+            ours = b.ours_throughput(args.count)
+            peer = b.peer_throughput(args.peer_count)
+            raw["ours_per_s"].append(ours)
+            raw["peer_per_s"].append(peer)
+            print(f"  rep {rep}: throughput ours {ours:,.0f}/s  peer {peer:,.0f}/s", flush=True)
+            pp50, pp99 = b.pingpong_us()
+            raw["pingpong_p50_us"].append(pp50)
+            raw["pingpong_p99_us"].append(pp99)
+            print(f"  rep {rep}: zmq ipc ping-pong rtt p50 {pp50:.1f} us  p99 {pp99:.1f} us", flush=True)
+            for rate in rates:
+                lat = b.latency(rate, args.duration)
+                raw["latency"][str(rate)].append(lat)
+                print(f"  rep {rep}: rate {rate_label(rate):>4}/s  p50 {lat['p50_us']:.0f} us  p99 {lat['p99_us']:.0f} us  "
+                      f"p999 {lat['p999_us']:.0f} us  achieved {lat['achieved_per_s']:,.0f}/s", flush=True)
+    finally:
+        kill_all_children()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    med = statistics.median
+    pp50, pp99 = med(raw["pingpong_p50_us"]), med(raw["pingpong_p99_us"])
+    rows = [row("e2e_throughput", "verdicted_txn_per_s", "txn/s", med(raw["ours_per_s"]), "pyzmq_per_message_loop",
+                med(raw["peer_per_s"]), "higher")]
+    for rate in rates:
+        runs = raw["latency"][str(rate)]
+        name = f"e2e_latency_{rate_label(rate)}"
+        rows.append(row(name, "offload_to_verdict_p50", "us", med(r["p50_us"] for r in runs),
+                        "zmq_ipc_pingpong_rtt_p50", pp50, "lower"))
+        rows.append(row(name, "offload_to_verdict_p99", "us", med(r["p99_us"] for r in runs),
+                        "zmq_ipc_pingpong_rtt_p99", pp99, "lower"))
+        rows.append(row(name, "achieved_txn_per_s", "txn/s", med(r["achieved_per_s"] for r in runs),
+                        "offered_rate", float(rate), "higher"))
+    print(f"{'name':<20} {'metric':<24} {'unit':<6} {'ours':>12}  {'peer':<26} {'peer value':>12}  {'ratio':>7}")
+    for r in rows:
+        print(f"{r['name']:<20} {r['metric']:<24} {r['unit']:<6} {r['ours']:>12,.1f}  {r['peer']:<26} "
+              f"{r['peer_value']:>12,.1f}  {r['ratio']:>7.2f}")
+    append_rows(json_path, rows)
+    (json_path.parent / "bench-e2e.json").write_text(json.dumps(raw, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
