@@ -3,7 +3,9 @@
 #
 #   make chaos   the main job: simulation chaos + real-process chaos on a budget
 #   make test    build, ctest (unit, property, sim, stress, mutant, corpus),
-#                stress under ThreadSanitizer, then the pytest suites via tox
+#                stress under ThreadSanitizer, a subset under ASan+UBSan, each
+#                libFuzzer target for 20 s, then the pytest suites via tox
+#   make fuzz    each libFuzzer target for FUZZ_SECONDS (docs/HARDENING.md)
 #   make bench   benchmarks side by side with their peers, bench-results.json
 #   make build   release build only
 
@@ -12,11 +14,18 @@ BUILD := build/release
 TSAN_BUILD := build/tsan
 # Tests built and run under ThreadSanitizer in `make test` (label stress).
 TSAN_TARGETS ?= ring_buffer_stress_test
+# Built and run under ASan+UBSan in `make test` (docs/HARDENING.md: the subset and its timings).
+ASAN_BUILD := build/asan
+ASAN_TARGETS ?= protocol_test protocol_vectors_test offloader_test core_test ring_buffer_test sim_world_test core_process_test aegis-sim aegis-core
+ASAN_TESTS ?= ^(Protocol\.|ProtocolVectors\.|Offloader\.|Duration\.|LatencyHistogram\.|Ledger\.|PaymentStream\.|CoreProcess\.|RingBuffer|World\.|sim_determinism_seed_[1-4]$$)
+# Seconds each libFuzzer target runs in `make test` (test-fuzz) and in `make fuzz`.
+FUZZ_TEST_SECONDS ?= 20
+FUZZ_SECONDS ?= 300
 SIM_BUDGET ?= 60s
 REAL_BUDGET ?= 60s
 CHAOS_OUT ?= chaos-out
 
-.PHONY: all bootstrap build test test-ctest test-tsan test-py bench chaos clean
+.PHONY: all bootstrap build test test-ctest test-tsan test-asan test-fuzz test-py fuzz bench chaos clean
 
 all: build
 
@@ -28,7 +37,7 @@ build: bootstrap
 	cmake --build --preset release -j $(JOBS)
 
 test: build
-	$(MAKE) --no-print-directory test-ctest test-tsan test-py
+	$(MAKE) --no-print-directory test-ctest test-tsan test-asan test-fuzz test-py
 
 test-ctest:
 	ctest --preset release -j $(JOBS) --label-exclude pytest --timeout 600
@@ -37,6 +46,20 @@ test-tsan:
 	@cmake --preset tsan >/dev/null
 	cmake --build --preset tsan -j $(JOBS) --target $(TSAN_TARGETS)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --preset tsan -L stress --timeout 600
+
+test-asan:
+	@cmake --preset asan >/dev/null
+	cmake --build --preset asan -j $(JOBS) --target $(ASAN_TARGETS)
+	ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+	  ctest --preset asan -j $(JOBS) -R '$(ASAN_TESTS)' --timeout 600
+	AEGIS_CORE_BIN=$(CURDIR)/$(ASAN_BUILD)/src/aegis-core AEGIS_SIM_BIN=$(CURDIR)/$(ASAN_BUILD)/sim/aegis-sim \
+	  ASAN_OPTIONS="detect_leaks=1" /usr/bin/python3 -m pytest -q -p no:cacheprovider pytests/test_bad_input.py
+
+test-fuzz:
+	bash scripts/fuzz.sh $(FUZZ_TEST_SECONDS)
+
+fuzz: bootstrap
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 test-py:
 	AEGIS_CORE_BIN=$(CURDIR)/$(BUILD)/src/aegis-core AEGIS_REQUIRE_CORE=1 tox -e py
