@@ -15,4 +15,7 @@ json="$build/bench-results.json"
 "$build/sim/aegis-sim" chaos --budget 30s --jobs 1 --seed-base 1 --progress none --out "$build/bench-chaos" \
   --bench-results "$json" || echo "bench: aegis-sim chaos found a failing seed (report in $build/bench-chaos)"
 
+# Simulator speed at 50k txn/s, both modes: verdicted txn per wall-second and time compression (issue 4).
+"$build/sim/aegis-sim" bench --results "$json" || echo "bench: aegis-sim bench run failed"
+
 echo "bench: results in $json"
