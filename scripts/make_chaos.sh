@@ -85,7 +85,8 @@ if real and real["result"] != "pass":
     print(f"    replay (same fault schedule): {real['replay']}")
 print(f"  {'PASS' if ok else 'FAIL'} (simulation exit {sim_rc}, real processes exit {real_rc})")
 print("Reports:")
-print(f"  {out}/summary.json  {out}/junit.xml  {out}/failures/  (simulation; docs/CHAOS.md explains them)")
+failures = f"  {out}/failures/ (one directory per failing seed)" if (out / "failures").is_dir() else ""
+print(f"  {out}/summary.json  {out}/junit.xml{failures}  (simulation; docs/CHAOS.md explains them)")
 print(f"  {out}/timeline.png  {out}/real/summary.json  (real processes: throughput and depth with fault markers)")
 PY
 

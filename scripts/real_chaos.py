@@ -201,7 +201,8 @@ class RealChaos:
                         bridge_incarnations=s["bridge_incarnations"], result="pass")
             print(f"  epoch {n} ok: offered {s['offered']} = verdicts {s['verdicts']} + expired {s['expired']} + "
                   f"dropped {sum(s['dropped'].values())}; lost {s['lost']}; retransmits {s['retransmits']}; "
-                  f"{s['bridge_incarnations']} bridge incarnations", flush=True)
+                  f"{s['bridge_incarnations']} bridge incarnations; heal, drain and exact checks took "
+                  f"{heal['end'] - heal['t']:.1f}s", flush=True)
         except BaseException as e:
             info.update(end=self.timeline.now(), result="FAIL")
             if isinstance(e, KeyboardInterrupt):

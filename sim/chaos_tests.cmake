@@ -9,7 +9,7 @@ if(AEGIS_BUILD_TESTS)
   add_test(NAME sim_chaos_mutant_caught COMMAND /usr/bin/python3 ${_chaos_cli} $<TARGET_FILE:aegis-sim> mutant skip_drop_count)
   # The workflow and Kubernetes files use only flags aegis-sim really has.
   add_test(NAME chaos_deploy_files_use_real_flags
-           COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/deploy/check_deploy_files.py $<TARGET_FILE:aegis-sim>)
+           COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/deploy/check_deploy_files.py $<TARGET_FILE:aegis-sim> $<TARGET_FILE:aegis-core>)
   # Deferred to the end of the directory: a directory-wide set_tests_properties
   # later in sim/CMakeLists.txt would otherwise overwrite these labels.
   cmake_language(DEFER CALL set_tests_properties sim_chaos_shards chaos_deploy_files_use_real_flags
