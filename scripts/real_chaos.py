@@ -296,11 +296,8 @@ class RealChaos:
               f"{t['summaries checked']} summaries + ledgers exactly (identity; block mode lost == 0), "
               f"{t['transactions accounted']} transactions accounted for")
         print(f"  timeline: {self.out / 'timeline.png'} (data: {self.out / 'timeline.json'}, counts: {self.out / 'summary.json'})")
-        if self.failure is None:
-            print("  result: PASS")
-        else:
-            print(f"  result: FAIL: {self.failure}")
-            print(f"  replay (same fault schedule): {self.replay_line()}")
+        print("  result: PASS" if self.failure is None else f"  result: FAIL: {self.failure}")
+        print(f"  replay (same fault schedule): {self.replay_line()}")
 
 
 def render_png(tl: Timeline, path: Path, title: str) -> None:
