@@ -169,7 +169,10 @@ class RealChaos:
         rate = self.rng.choice([5_000, 10_000, 20_000, 40_000])
         capacity = self.rng.choice([1024, 4096])
         retransmit_ms = self.rng.choice([200, 500])
-        length = min(self.rng.uniform(12, 25), deadline - time.monotonic() - EPOCH_TAIL_S)
+        # At most half of what the budget leaves after two tails, so even a one-minute
+        # budget runs two epochs: one in each mode.
+        cap = max(MIN_EPOCH_S, (self.args.budget - 2 * EPOCH_TAIL_S) / 2)
+        length = min(self.rng.uniform(8, 25), cap, deadline - time.monotonic() - EPOCH_TAIL_S)
         h = Harness(self.root.new_test_dir(), core_bin, core_reason)
         world = ChaosWorld(h, self.tally)
         info = {"epoch": n, "mode": mode, "rate": rate, "capacity": capacity, "retransmit_ms": retransmit_ms,
