@@ -102,6 +102,7 @@ class Bench:
         self.tmp = tmp
         self.quick = quick
         self.runs = 0
+        self.peer_lost = 0  # messages the ack-less peer never received (see e2e_peer_pull.py)
 
     def _run_dir(self) -> Path:
         self.runs += 1
@@ -149,17 +150,19 @@ class Bench:
             pull = spawn([PYTHON, ROOT / "bench" / "e2e_peer_pull.py", "--endpoint", ep],
                          stdout=subprocess.PIPE, stderr=err, text=True)
         try:
+            # The receiver binds first; connecting to a listening ipc socket has no reconnect race.
+            wait_for_text(d / "pull.err", "ready", pull, 60)
             push = spawn([self.peer_push, "--endpoint", ep, "--count", count])
             try:
                 out, _ = pull.communicate(timeout=120)
-                push.wait(timeout=10)
-            finally:
+            finally:  # the sender repeats END until stopped
                 stop(push)
             if pull.returncode != 0:
                 raise RuntimeError(f"peer loop exited {pull.returncode}; see {d}/pull.err")
             r = json.loads(out.strip().splitlines()[-1])
-            if r["messages"] != count:
-                raise RuntimeError(f"peer loop counted {r['messages']} of {count}")
+            if r["messages"] < count * 0.9:
+                raise RuntimeError(f"peer loop received only {r['messages']} of {count}")
+            self.peer_lost += count - r["messages"]
             return float(r["per_s"])
         finally:
             stop(pull)
@@ -242,6 +245,9 @@ def main(argv=None) -> int:
                 raw["latency"][str(rate)].append(lat)
                 print(f"  rep {rep}: rate {rate_label(rate):>4}/s  p50 {lat['p50_us']:.0f} us  p99 {lat['p99_us']:.0f} us  "
                       f"p999 {lat['p999_us']:.0f} us  achieved {lat['achieved_per_s']:,.0f}/s", flush=True)
+        raw["peer_messages_lost"] = b.peer_lost
+        if b.peer_lost:
+            print(f"  (the ack-less peer lost {b.peer_lost} messages over all reps; its rate counts what arrived)")
     finally:
         kill_all_children()
         shutil.rmtree(tmp, ignore_errors=True)
