@@ -14,10 +14,11 @@ BUILD := build/release
 TSAN_BUILD := build/tsan
 # Tests built and run under ThreadSanitizer in `make test` (label stress).
 TSAN_TARGETS ?= ring_buffer_stress_test
-# Built and run under ASan+UBSan in `make test` (docs/HARDENING.md: the subset and its timings).
+# Built and run under ASan+UBSan in `make test` (docs/HARDENING.md: the subset, its timings, and why
+# the simulator is not in it: Debian's Boost.Context fibers cannot be annotated for ASan).
 ASAN_BUILD := build/asan
-ASAN_TARGETS ?= protocol_test protocol_vectors_test offloader_test core_test ring_buffer_test sim_world_test core_process_test aegis-sim aegis-core
-ASAN_TESTS ?= ^(Protocol\.|ProtocolVectors\.|Offloader\.|Duration\.|LatencyHistogram\.|Ledger\.|PaymentStream\.|CoreProcess\.|RingBuffer|World\.|sim_determinism_seed_[1-4]$$)
+ASAN_TARGETS ?= protocol_test protocol_vectors_test offloader_test core_test ring_buffer_test core_process_test aegis-core
+ASAN_TESTS ?= ^(Protocol\.|ProtocolVectors\.|Offloader\.|Duration\.|LatencyHistogram\.|Ledger\.|PaymentStream\.|CoreProcess\.|RingBuffer)
 # Seconds each libFuzzer target runs in `make test` (test-fuzz) and in `make fuzz`.
 FUZZ_TEST_SECONDS ?= 20
 FUZZ_SECONDS ?= 300
@@ -52,8 +53,8 @@ test-asan:
 	cmake --build --preset asan -j $(JOBS) --target $(ASAN_TARGETS)
 	ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
 	  ctest --preset asan -j $(JOBS) -R '$(ASAN_TESTS)' --timeout 600
-	AEGIS_CORE_BIN=$(CURDIR)/$(ASAN_BUILD)/src/aegis-core AEGIS_SIM_BIN=$(CURDIR)/$(ASAN_BUILD)/sim/aegis-sim \
-	  ASAN_OPTIONS="detect_leaks=1" /usr/bin/python3 -m pytest -q -p no:cacheprovider pytests/test_bad_input.py
+	AEGIS_CORE_BIN=$(CURDIR)/$(ASAN_BUILD)/src/aegis-core AEGIS_REQUIRE_CORE=1 ASAN_OPTIONS="detect_leaks=1" \
+	  /usr/bin/python3 -m pytest -q -p no:cacheprovider pytests/test_bad_input.py -k "not sim"
 
 test-fuzz:
 	bash scripts/fuzz.sh $(FUZZ_TEST_SECONDS)
