@@ -23,13 +23,15 @@ Reported values are medians over repetitions. Rows are appended to --json;
 every raw repetition goes to bench-e2e.json beside it.
 
 Every child runs in its own session and is killed (process group) on any
-exit, including SIGINT/SIGTERM; socket files live in one temp directory that
-is removed at the end.
+exit, including SIGINT/SIGTERM/SIGHUP, and by PR_SET_PDEATHSIG if this driver
+is SIGKILLed; socket files live in one temp directory that is removed at the
+end.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import shutil
@@ -46,9 +48,15 @@ PYTHON = "/usr/bin/python3"
 _children: list[subprocess.Popen] = []
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGKILL it if this driver dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
 def spawn(argv, **kw) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    p = subprocess.Popen([str(a) for a in argv], start_new_session=True, env=env, **kw)
+    p = subprocess.Popen([str(a) for a in argv], start_new_session=True, env=env, preexec_fn=_die_with_parent, **kw)
     _children.append(p)
     return p
 

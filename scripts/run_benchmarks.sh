@@ -14,7 +14,7 @@ json="$build/bench-results.json"
 # offload() hot path vs a raw zmq_send of the same 64-byte record and the bare ring (issue 3).
 ob_dir=$(mktemp -d /tmp/aegis-ob-XXXXXX)
 trap 'rm -rf "$ob_dir"' EXIT
-"$build/bench/offload_bench" --dir "$ob_dir" --reps 5 --json "$json"
+"$build/bench/offload_bench" --dir "$ob_dir" --samples 100000 --reps 5 --json "$json"
 
 # End to end (issue 3): aegis-core into the real bridge vs raw PUSH into a
 # per-message pyzmq loop; open-loop latency vs the zmq ipc ping-pong floor.
