@@ -574,7 +574,8 @@ CLI::App* add_chaos_subcommand(CLI::App& app, chaos_cli_args& a) {
   c->add_option("--seed-count", a.seed_count, "size of the seed space across all shards (default: unbounded)");
   c->add_option("--out", a.out, "report directory (summary.json, junit.xml, seeds.jsonl, failures/)");
   c->add_option("--max-failures", a.max_failures, "stop starting seeds after this many failures");
-  c->add_option("--sim-duration", a.sim_duration, "simulated length of each seed (default: the documented default length)");
+  c->add_option("--sim-duration", a.sim_duration,
+                fmt::format("simulated workload per seed (default: {})", format_duration(chaos_default_length_ns)));
   c->add_option("--shrink-budget", a.shrink_budget, "wall time to shrink each failing seed");
   c->add_option("--seed-timeout", a.seed_timeout, "wall time after which one seed counts as a hang");
   std::vector<std::string> names;
