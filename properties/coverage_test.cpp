@@ -8,14 +8,17 @@
 //
 // The test runs a fixed, deterministic batch of cases drawn from the same
 // generators the properties use (sampled with fixed seeds, so it cannot
-// flake), plus ring cases under the simulator scheduler, prints every state
+// flake), plus the regression corpus and ring cases under the simulator scheduler, prints every state
 // with how many runs reached it, and fails naming each state never reached.
 // Rerun with: build/release/properties/coverage_test
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <map>
 #include <string>
 
@@ -23,13 +26,15 @@
 #include "properties/ring_case.hpp"
 #include "properties/scenario_gen.hpp"
 #include "sim/checked_run.hpp"
+#include "sim/schedule.hpp"
 
 namespace {
 
 using aegis::admission;
 using namespace aegis::sim;
 
-/// Cases per mode: enough to reach every state, measured (docs/FAULTS.md).
+/// Generated cases per mode (plus the corpus): every state is reached, and
+/// the rarest by several runs, at these counts.
 constexpr std::uint64_t cases_per_mode = 40;
 constexpr std::uint64_t ring_cases = 60;
 
@@ -50,6 +55,20 @@ TEST(Coverage, EveryCataloguedRareStateIsReached) {
       EXPECT_EQ(r.exit_code, exit_pass) << describe_failure(s, r);
       add(r.coverage);
     }
+  }
+  // The regression corpus's passing entries are part of the suite too: some
+  // guard states random schedules seldom reach (rapid restarts while the
+  // pump is slow leave a dead incarnation's verdicts queued).
+  for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(AEGIS_SOURCE_DIR) / "fixtures/corpus")) {
+    if (entry.path().extension() != ".json") continue;
+    std::ifstream in{entry.path()};
+    std::stringstream text;
+    text << in.rdbuf();
+    const scenario s = parse_schedule(text.str());
+    if (!s.mutant.empty()) continue;
+    const checked_result r = run_checked_isolated(s);
+    EXPECT_EQ(r.exit_code, exit_pass) << entry.path() << "\n" << describe_failure(s, r);
+    add(r.coverage);
   }
   const auto ring_gen = aegis::props::gen_ring_case();
   for (std::uint64_t i = 0; i < ring_cases; ++i) {

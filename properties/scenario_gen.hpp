@@ -32,6 +32,14 @@ inline void showValue(const scenario& s, std::ostream& os) { os << schedule_json
 
 namespace aegis::props {
 
+/// `g` drawn at full size: rapidcheck grows `size` over a run, which would
+/// keep the early cases' times, durations and loads near their minimum. The
+/// value still shrinks towards its minimum.
+template <class T>
+rc::Gen<T> full(rc::Gen<T> g) {
+  return rc::gen::resize(rc::kNominalSize, std::move(g));
+}
+
 /// What the generator may produce.
 struct gen_options {
   admission mode = admission::block;  ///< Admission mode of every case.
@@ -41,6 +49,9 @@ struct gen_options {
   bool allow_long_retransmit = true;
   ns_t duration_min_ns = 600'000'000;   ///< Shortest workload.
   ns_t duration_max_ns = 1'400'000'000; ///< Longest workload.
+  /// When non-zero, every timed fault falls in the first this-many ms: a
+  /// search aimed at start-up (the first incarnation, before its HELLO lands).
+  std::int64_t fault_window_ms = 0;
 };
 
 /// A retransmit timeout "longer than the run": recovery never relies on it.
@@ -50,29 +61,34 @@ inline constexpr ns_t long_retransmit_ns = 60'000'000'000;
 inline rc::Gen<sim::fault_event> gen_fault_event(std::int64_t earliest_ms, std::int64_t heal_ms) {
   return rc::gen::exec([=] {
     using sim::fault_kind;
-    const auto kind = *rc::gen::element(fault_kind::crash, fault_kind::crash, fault_kind::stall, fault_kind::stall,
+    const auto kind = *full(rc::gen::element(fault_kind::crash, fault_kind::crash, fault_kind::stall, fault_kind::stall,
                                         fault_kind::slow, fault_kind::clog_offload, fault_kind::clog_verdict,
-                                        fault_kind::clock);
+                                        fault_kind::clock));
     // Early faults (before the first HELLO lands) matter for the first
     // incarnation, which the core does not rewind for: half the times are
     // drawn from the first 40 ms.
     const std::int64_t hi = std::max(earliest_ms + 1, heal_ms);
-    const std::int64_t at_ms = *rc::gen::oneOf(rc::gen::inRange<std::int64_t>(earliest_ms, std::min(hi, earliest_ms + 40)),
-                                               rc::gen::inRange<std::int64_t>(earliest_ms, hi));
+    const std::int64_t at_ms = *full(rc::gen::oneOf(rc::gen::inRange<std::int64_t>(earliest_ms, std::min(hi, earliest_ms + 40)),
+                                               rc::gen::inRange<std::int64_t>(earliest_ms, hi)));
     sim::fault_event e{kind, at_ms * 1'000'000, 0, 0};
     switch (kind) {
-      case fault_kind::crash: e.duration_ns = *rc::gen::inRange<std::int64_t>(1, 400) * 1'000'000; break;
-      case fault_kind::stall: e.duration_ns = *rc::gen::inRange<std::int64_t>(10, 1200) * 1'000'000; break;
+      case fault_kind::crash:
+        // Half are rapid restarts: a new incarnation while the old one's
+        // verdicts may still sit unread in the core's queue.
+        e.duration_ns = *full(rc::gen::oneOf(rc::gen::inRange<std::int64_t>(1, 10), rc::gen::inRange<std::int64_t>(1, 400))) *
+                        1'000'000;
+        break;
+      case fault_kind::stall: e.duration_ns = *full(rc::gen::inRange<std::int64_t>(10, 1200)) * 1'000'000; break;
       case fault_kind::slow:
-        e.duration_ns = *rc::gen::inRange<std::int64_t>(20, 800) * 1'000'000;
-        e.arg = *rc::gen::inRange<std::int64_t>(2, 60);
+        e.duration_ns = *full(rc::gen::inRange<std::int64_t>(20, 800)) * 1'000'000;
+        e.arg = *full(rc::gen::inRange<std::int64_t>(2, 60));
         break;
       case fault_kind::clog_offload:
       case fault_kind::clog_verdict:
-        e.duration_ns = *rc::gen::inRange<std::int64_t>(20, 600) * 1'000'000;
-        e.arg = *rc::gen::inRange<std::int64_t>(1, 50) * 1'000'000;
+        e.duration_ns = *full(rc::gen::inRange<std::int64_t>(20, 600)) * 1'000'000;
+        e.arg = *full(rc::gen::inRange<std::int64_t>(1, 200)) * 1'000'000;
         break;
-      case fault_kind::clock: e.duration_ns = *rc::gen::inRange<std::int64_t>(1, 100) * 1'000'000; break;
+      case fault_kind::clock: e.duration_ns = *full(rc::gen::inRange<std::int64_t>(1, 100)) * 1'000'000; break;
     }
     return e;
   });
@@ -82,8 +98,8 @@ inline rc::Gen<sim::fault_event> gen_fault_event(std::int64_t earliest_ms, std::
 /// schedule says which sites, shrinking removes them) at a rate in ppm.
 inline rc::Gen<sim::fault_site_setting> gen_fault_site() {
   return rc::gen::exec([] {
-    const auto index = *rc::gen::inRange<std::size_t>(0, fault_sites.size());
-    const auto rate = *rc::gen::element(std::uint32_t{200}, std::uint32_t{2'000}, std::uint32_t{20'000});
+    const auto index = *full(rc::gen::inRange<std::size_t>(0, fault_sites.size()));
+    const auto rate = *full(rc::gen::element(std::uint32_t{200}, std::uint32_t{2'000}, std::uint32_t{20'000}, std::uint32_t{200'000}));
     return sim::fault_site_setting{std::string(fault_sites[index]), 1'000'000, rate};
   });
 }
@@ -94,31 +110,32 @@ inline rc::Gen<sim::scenario> gen_scenario(gen_options o) {
     sim::scenario s;
     s.seed = *rc::gen::arbitrary<std::uint64_t>();
     s.mode = o.mode;
-    s.sim_duration_ns = *rc::gen::inRange<std::int64_t>(o.duration_min_ns / 100'000'000, o.duration_max_ns / 100'000'000 + 1) *
+    s.sim_duration_ns = *full(rc::gen::inRange<std::int64_t>(o.duration_min_ns / 100'000'000, o.duration_max_ns / 100'000'000 + 1)) *
                         100'000'000;
-    s.producers = *rc::gen::inRange<std::uint32_t>(1, 4);
-    s.ring_capacity = std::size_t{1} << *rc::gen::inRange(3, 11);
-    s.rate_per_s = *rc::gen::inRange<std::uint64_t>(2, 31) * 1000;
-    s.burst_factor = *rc::gen::inRange<std::uint32_t>(1, 5);
-    s.batch_max = *rc::gen::inRange<std::size_t>(1, 129);
-    s.strategy = *rc::gen::element(sim::schedule_strategy::random, sim::schedule_strategy::random,
-                                   sim::schedule_strategy::pct);
+    s.producers = *full(rc::gen::inRange<std::uint32_t>(1, 4));
+    s.ring_capacity = std::size_t{1} << *full(rc::gen::inRange(3, 11));
+    s.rate_per_s = *full(rc::gen::inRange<std::uint64_t>(2, 31)) * 1000;
+    s.burst_factor = *full(rc::gen::inRange<std::uint32_t>(1, 5));
+    s.batch_max = *full(rc::gen::inRange<std::size_t>(1, 129));
+    s.strategy = *full(rc::gen::element(sim::schedule_strategy::random, sim::schedule_strategy::random,
+                                   sim::schedule_strategy::pct));
     s.converge_ns = 5'000'000'000;
     bool long_retransmit = false;
     if (o.mode == admission::block) {
-      long_retransmit = o.allow_long_retransmit && *rc::gen::inRange(0, 3) == 0;
-      s.retransmit_ns = long_retransmit ? long_retransmit_ns : *rc::gen::inRange<std::int64_t>(20, 301) * 1'000'000;
+      long_retransmit = o.allow_long_retransmit && *full(rc::gen::inRange(0, 3)) == 0;
+      s.retransmit_ns = long_retransmit ? long_retransmit_ns : *full(rc::gen::inRange<std::int64_t>(20, 301)) * 1'000'000;
       s.ttl_ns = 0;
     } else {
-      s.retransmit_ns = *rc::gen::inRange<std::int64_t>(20, 301) * 1'000'000;
-      s.ttl_ns = *rc::gen::inRange<std::int64_t>(50, 1001) * 1'000'000;
+      s.retransmit_ns = *full(rc::gen::inRange<std::int64_t>(20, 301)) * 1'000'000;
+      s.ttl_ns = *full(rc::gen::inRange<std::int64_t>(50, 1001)) * 1'000'000;
     }
     const std::int64_t heal_ms = s.sim_duration_ns / 4 * 3 / 1'000'000;
     // With no retransmit to fall back on, faults start after the first
     // incarnation announced itself: the core skips the rewind for it by design.
     const std::int64_t earliest_ms = long_retransmit ? 300 : 1;
+    const std::int64_t window_end_ms = o.fault_window_ms > 0 ? std::min(heal_ms, earliest_ms + o.fault_window_ms) : heal_ms;
     sim::fault_plan plan;
-    plan.events = *rc::gen::resize(6, rc::gen::container<std::vector<sim::fault_event>>(gen_fault_event(earliest_ms, heal_ms)));
+    plan.events = *rc::gen::resize(6, rc::gen::container<std::vector<sim::fault_event>>(gen_fault_event(earliest_ms, window_end_ms)));
     if (!long_retransmit) plan.sites = *rc::gen::resize(3, rc::gen::container<std::vector<sim::fault_site_setting>>(gen_fault_site()));
     std::stable_sort(plan.events.begin(), plan.events.end(),
                      [](const sim::fault_event& a, const sim::fault_event& b) { return a.at_ns < b.at_ns; });

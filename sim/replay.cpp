@@ -35,6 +35,9 @@ int run_replay(const replay_args& a, const std::function<void(const std::string&
   // with the same replay line.
   const checked_result r = run_checked(s, a.trace);
   std::cout << r.summary;
+  std::string reached;
+  for (const auto& [name, count] : r.coverage) reached += fmt::format(" {}={}", name, count);
+  std::cout << "rare_states:" << (reached.empty() ? " none" : reached) << "\n";
   if (r.exit_code != exit_pass) {
     // The run's summary names runner failures; property failures are ours.
     if (r.failure.rfind("property: ", 0) == 0) std::cout << fmt::format("FAILURE ({}): {}\n", r.exit_code, r.failure);
