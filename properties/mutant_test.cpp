@@ -47,6 +47,9 @@ const hunt hunts[] = {
     {"ignore_retransmit_timeout", false, {.mode = admission::block, .allow_long_retransmit = false, .fault_window_ms = 60}, 200},
 };
 
+// gtest prints the parameter of a test by name, not as bytes.
+void PrintTo(const hunt& h, std::ostream* os) { *os << h.mutant; }
+
 /// Wall-clock budget for shrinking after detection.
 constexpr double shrink_budget_s = 8.0;
 
