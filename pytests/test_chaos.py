@@ -9,8 +9,9 @@ process dying on its own). Teardown heals every fault, requires verdicts to
 flow again, SIGTERMs the core and checks the summary and the ledger exactly.
 
 - `tox -e py` runs one short schedule (test_chaos_schedule_short).
-- `tox -e chaos -- --budget 2m` runs schedules until the budget is spent and
-  prints what it injected and checked.
+- `tox -e chaos -- --budget 2m` runs schedules for about 60% of the budget and
+  prints what it injected and checked, then spends the rest on
+  scripts/real_chaos.py, whose timeline plot lands in chaos-out/tox/timeline.png.
 
 A failure prints the steps that led to it, an @reproduce_failure blob and the
 seed to replay (`tox -e chaos -- --hypothesis-seed=N`); Hypothesis' database
@@ -18,6 +19,8 @@ seed to replay (`tox -e chaos -- --hypothesis-seed=N`); Hypothesis' database
 """
 
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -29,7 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
     run_state_machine_as_test
 
 from aegis_fixtures.chaos import FIU_SITES, ChaosWorld
-from aegis_fixtures.harness import REPO, Harness
+from aegis_fixtures.harness import REPO, Harness, find_core_binary
 
 DATABASE = DirectoryBasedExampleDatabase(str(REPO / ".hypothesis" / "chaos"))
 
@@ -162,6 +165,20 @@ def test_chaos_schedule_short(new_harness):
     assert tally["summaries checked"] >= tally["schedules"], tally
 
 
+# `tox -e chaos -- --budget B` spends about 60% of B on Hypothesis schedules
+# (test_chaos_budget) and the rest, at least REAL_CHAOS_MIN_S, on the timeline
+# run of scripts/real_chaos.py (test_chaos_timeline), which renders the PNG.
+REAL_CHAOS_MIN_S = 40.0
+
+
+def real_chaos_share(budget_s: float) -> float:
+    return max(REAL_CHAOS_MIN_S, 0.4 * budget_s)
+
+
+def hypothesis_share(budget_s: float) -> float:
+    return max(budget_s - real_chaos_share(budget_s), 30.0)
+
+
 def parse_budget(text: str) -> float:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m|h)", text.strip())
     if not m:
@@ -172,11 +189,11 @@ def parse_budget(text: str) -> float:
 @pytest.mark.chaos
 def test_chaos_budget(new_harness, request):
     budget_text = request.config.getoption("--budget") or "2m"
-    budget_s = parse_budget(budget_text)
+    budget_s = hypothesis_share(parse_budget(budget_text))
     tally = Counter()
     started = time.monotonic()
-    # A schedule takes ~10-40 s: none starts in the last 30 s of the budget;
-    # after that Hypothesis runs out its examples as empty schedules.
+    # A schedule takes ~10-40 s: none starts in the last 30 s of its share of
+    # the budget; after that Hypothesis runs out its examples as empty schedules.
     run_schedules(new_harness, tally, steps=12, examples=400, deadline=started + max(budget_s - 30, 1))
     elapsed = time.monotonic() - started
     faults = {k: v for k, v in sorted(tally.items()) if k not in ("schedules", "invariant checks",
@@ -189,3 +206,32 @@ def test_chaos_budget(new_harness, request):
         print(f"  {name:32s} {n}")
     print("all accounting held")
     assert tally["summaries checked"] >= tally["schedules"]
+
+
+@pytest.mark.chaos
+def test_chaos_timeline(request):
+    """The rest of the budget: scripts/real_chaos.py kills, stalls and bursts failpoints on a timeline.
+
+    It checks the accounting after each epoch and renders chaos-out/tox/timeline.png
+    (verdict rate, ring depth, in-flight, fault markers). A failure prints the
+    seed; `scripts/real_chaos.py --seed N --budget ...` replays the schedule.
+    """
+    core_bin, why = find_core_binary()
+    if core_bin is None:
+        pytest.skip(why)
+    budget_text = request.config.getoption("--budget") or "2m"
+    share = real_chaos_share(parse_budget(budget_text))
+    out = REPO / "chaos-out" / "tox"
+    seed = request.config.getoption("--chaos-seed")
+    cmd = [sys.executable, str(REPO / "scripts" / "real_chaos.py"), "--budget", f"{share:.0f}s",
+           "--out", str(out), "--core-bin", str(core_bin)]
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
+    print("\n" + " ".join(cmd), flush=True)
+    # real_chaos.py bounds itself by its budget plus the epoch tails; the
+    # timeout only catches a hang.
+    rc = subprocess.run(cmd, timeout=share + 180).returncode
+    assert rc == 0, f"real-process chaos failed (exit {rc}); its report is in {out}, replay: {' '.join(cmd)}"
+    assert (out / "timeline.png").stat().st_size > 0
+    assert (out / "summary.json").is_file()
+    print(f"timeline: {out / 'timeline.png'}")
