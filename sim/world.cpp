@@ -48,6 +48,7 @@ struct recording_stack {
     return sc;
   }
   void deallocate(boost::context::stack_context& sc) noexcept {
+    detail::stack_released(sc);
     inner.deallocate(sc);
     out->sp = nullptr;
   }
@@ -69,6 +70,16 @@ world::world(std::uint64_t seed, world_options options)
     prng p = prng::derive(seed, "scheduler.preempt");
     options_.preempt_ppm = densities[p.below(std::size(densities))];
   }
+  AEGIS_ASSERT(options_.preempt_ppm <= 1'000'000, "a preemption chance is at most 1e6 ppm");
+  if (options_.preempt_ppm == 1'000'000) {
+    preempt_log_q32_ = 0;  // Heads at every yield point.
+  } else {
+    // One libm call per world, on a value that does not depend on the build:
+    // every later draw is integer arithmetic.
+    const double q = 1.0 - static_cast<double>(options_.preempt_ppm) / 1e6;
+    preempt_log_q32_ = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(-std::log2(q) * 4294967296.0)));
+  }
+  preempt_step_ = options_.strategy == schedule_strategy::random ? 1 + preempt_gap() : UINT64_MAX;
   if (options_.strategy == schedule_strategy::pct) {
     AEGIS_ASSERT(options_.pct_depth >= 1, "PCT depth d is at least 1");
     pct_k_ = options_.pct_steps_estimate != 0 ? options_.pct_steps_estimate : options_.max_steps;
@@ -85,13 +96,19 @@ world::~world() {
   // they are abandoned, not unwound: the stack memory is freed, objects on it
   // are not destroyed (what they own on the heap leaks; the run is over).
   for (auto& f : fibers_) {
-    if (f->context.engaged()) {
-      f->context.abandon();
-      if (f->stack.sp != nullptr) {
-        boost::context::protected_fixedsize_stack{options_.stack_bytes}.deallocate(f->stack);
-        f->stack.sp = nullptr;
-      }
-    }
+    if (f->context.engaged()) release_abandoned(*f);
+    detail::fiber_destroyed(f->san);
+  }
+}
+
+void world::release_abandoned(fiber_rec& f) noexcept {
+  AEGIS_ASSERT(f.context.engaged(), "only a suspended fiber is abandoned");
+  AEGIS_ASSERT(&f != current_, "the running fiber is not abandoned");
+  f.context.abandon();
+  if (f.stack.sp != nullptr) {
+    detail::stack_released(f.stack);
+    boost::context::protected_fixedsize_stack{options_.stack_bytes}.deallocate(f.stack);
+    f.stack.sp = nullptr;
   }
 }
 
@@ -112,7 +129,9 @@ void world::stall_clock(process_id process, ns_t until_ns) {
 std::uint64_t world::at(ns_t at_ns, std::function<void()> fn) {
   AEGIS_ASSERT(at_ns >= now_ns_, "timers are never set in the past");
   const std::uint64_t seq = ++timer_seq_;
-  timers_.push(timer{at_ns, seq, std::move(fn), no_fiber, 0});
+  timers_.push_callback(at_ns, seq, std::move(fn));
+  // Set from a fiber, it may come due before the running slice ends.
+  if (at_ns < attention_ns_) attention_ns_ = at_ns;
   return seq;
 }
 
@@ -182,23 +201,35 @@ fiber_id world::spawn(process_id process, std::string name, std::function<void()
   f->body = std::move(fn);
   f->priority = options_.pct_depth + ((sched_rng_.below(1ULL << 30) << 24) | f->id);
   fiber_rec* rp = f.get();
-  f->context.set(boost::context::fiber(
-      std::allocator_arg, recording_stack{boost::context::protected_fixedsize_stack{options_.stack_bytes}, &rp->stack},
-      [this, rp](boost::context::fiber&& sched) -> boost::context::fiber {
-        rp->scheduler = std::move(sched);
-        try {
-          rp->body();
-        } catch (const boost::context::detail::forced_unwind&) {
-          throw;  // A kill unwinding this fiber: let Boost.Context finish it.
-        } catch (const std::exception& e) {
-          // An exception escaping a thread terminates a real process: a crash.
-          std::fprintf(stderr, "aegis-sim: uncaught exception in fiber %s: %s\n", rp->name.c_str(), e.what());
-          std::fflush(stderr);
-          std::abort();
-        }
-        finish_fiber(*rp);
-        return std::move(rp->scheduler);
-      }));
+  detail::fiber_created(rp->san);
+  // Constructing a Boost fiber already jumps onto its new stack and back once
+  // (to park it at its entry point): TSan is told, ASan needs no annotation.
+  {
+    detail::entering_fiber construction{rp->san, nullptr};
+    f->context.set(boost::context::fiber(
+        std::allocator_arg, recording_stack{boost::context::protected_fixedsize_stack{options_.stack_bytes}, &rp->stack},
+        [this, rp](boost::context::fiber&& sched) -> boost::context::fiber {
+          detail::fiber_started(rp->san);
+          rp->started = true;
+          rp->scheduler = std::move(sched);
+          try {
+            rp->body();
+          } catch (const boost::context::detail::forced_unwind&) {
+            // A kill unwinding this fiber: let Boost.Context finish it, which
+            // jumps straight back to the killer once the exception leaves here.
+            detail::fiber_ending(rp->san);
+            throw;
+          } catch (const std::exception& e) {
+            // An exception escaping a thread terminates a real process: a crash.
+            std::fprintf(stderr, "aegis-sim: uncaught exception in fiber %s: %s\n", rp->name.c_str(), e.what());
+            std::fflush(stderr);
+            std::abort();
+          }
+          finish_fiber(*rp);
+          detail::fiber_ending(rp->san);
+          return std::move(rp->scheduler);
+        }));
+  }
   fibers_.push_back(std::move(f));
   processes_[process].fibers.push_back(rp->id);
   ++live_fibers_;
@@ -226,11 +257,16 @@ void world::yield_now() {
 }
 
 bool world::should_switch() noexcept {
-  if (!timers_.empty() && timers_.top().at_ns <= now_ns_) return true;
-  if (steps_ >= options_.max_steps || now_ns_ > options_.max_time_ns) return true;
+  drop_stale_timers();
+  bool due = !timers_.empty() && timers_.top().at_ns <= now_ns_;
+  due |= steps_ >= options_.max_steps || now_ns_ > options_.max_time_ns;
   if (options_.strategy == schedule_strategy::random) {
-    if (runnable_.size() <= 1) return false;
-    return sched_rng_.chance_ppm(options_.preempt_ppm);
+    if (steps_ >= preempt_step_) {
+      // Heads: preempt if another fiber can run; either way draw the next head.
+      preempt_step_ = steps_ + 1 + preempt_gap();
+      due |= runnable_.size() > 1;
+    }
+    return due;
   }
   // PCT: at a change point the running fiber drops below every initial
   // priority; otherwise switch only when a higher-priority fiber is runnable.
@@ -239,15 +275,53 @@ bool world::should_switch() noexcept {
     ++pct_next_change_;
     return true;
   }
+  if (due) return true;
   for (fiber_id id : runnable_) {
-    if (rec(id).priority > current_->priority) return true;
+    if (fibers_[id]->priority > current_->priority) return true;
   }
   return false;
 }
 
+void world::yield_slow() {
+  if (should_switch()) {
+    switch_to_scheduler();  // resume() sets the attention marks for the slice that follows.
+  } else {
+    refresh_attention();
+  }
+}
+
+void world::refresh_attention() noexcept {
+  std::uint64_t step = options_.max_steps;
+  if (options_.strategy == schedule_strategy::random) {
+    step = std::min(step, preempt_step_);
+  } else if (pct_next_change_ < pct_change_points_.size()) {
+    step = std::min(step, pct_change_points_[pct_next_change_]);
+  }
+  attention_step_ = step;
+  ns_t t = options_.max_time_ns < INT64_MAX ? options_.max_time_ns + 1 : INT64_MAX;
+  if (!timers_.empty()) t = std::min(t, timers_.top().at_ns);
+  attention_ns_ = t;
+}
+
+void world::drop_stale_timers() noexcept {
+  // A wait deadline whose fiber was woken before it (or killed) would fire as
+  // a no-op: drop it unseen, so it neither preempts a running fiber nor moves
+  // virtual time nor counts as an event.
+  while (!timers_.empty()) {
+    const timer_queue::entry& t = timers_.top();
+    if (t.slot != timer_queue::no_slot) return;
+    const fiber_rec& f = *fibers_[t.fiber];
+    if (f.state == fiber_state::blocked && f.generation == t.generation) return;
+    timers_.drop_top();
+  }
+}
+
+std::uint64_t world::preempt_gap() noexcept { return sched_rng_.geometric_q32(preempt_log_q32_); }
+
 void world::switch_to_scheduler() {
   fiber_rec* self = current_;
   AEGIS_ASSERT(self != nullptr, "only a fiber can switch to the scheduler");
+  detail::leaving_fiber switching{self->san};
   self->scheduler = std::move(self->scheduler).resume();
   AEGIS_ASSERT(current_ == self, "the scheduler resumes the fiber it picked");
 }
@@ -260,6 +334,10 @@ void world::make_runnable(fiber_rec& f) {
   }
   f.state = fiber_state::runnable;
   runnable_.push_back(f.id);
+  // PCT: a fiber above the running one makes it look at its next yield point.
+  if (current_ != nullptr && options_.strategy == schedule_strategy::pct && f.priority > current_->priority) {
+    attention_step_ = 0;
+  }
 }
 
 void world::remove_runnable(fiber_id f) {
@@ -284,9 +362,18 @@ void world::resume(fiber_rec& f) {
   AEGIS_ASSERT(current_ == nullptr, "resume() runs in scheduler context");
   AEGIS_ASSERT(f.state == fiber_state::runnable, "only a runnable fiber is resumed");
   current_ = &f;
-  boost::context::fiber next = std::move(f.context.take()).resume();
+  refresh_attention();
+  boost::context::fiber next;
+  {
+    detail::entering_fiber switching{f.san, &f.stack};
+    next = std::move(f.context.take()).resume();
+  }
   current_ = nullptr;
   f.context.set(std::move(next));
+  if (f.state == fiber_state::done) {
+    AEGIS_ASSERT(!f.context.engaged(), "a finished fiber leaves no continuation");
+    detail::fiber_destroyed(f.san);
+  }
 }
 
 void world::finish_fiber(fiber_rec& f) {
@@ -302,13 +389,26 @@ void world::unwind_fiber(fiber_rec& f) {
   f.state = fiber_state::done;
   --live_fibers_;
   trace_.record(event{now_ns_, f.process, f.id + 1, event_kind::exit, f.id, 1, nullptr});
-  fiber_rec* saved = current_;
-  const bool was_unwinding = unwinding_;
-  current_ = &f;
-  unwinding_ = true;
-  f.context.reset();  // Destroying a suspended continuation unwinds its stack.
-  unwinding_ = was_unwinding;
-  current_ = saved;
+  if (!f.started) {
+    // Never ran: its stack holds only Boost's entry frame and the captures of
+    // the body lambda (two pointers), nothing to destroy. Freeing the stack
+    // without a jump spares the sanitizers a switch into a fiber that would
+    // leave again without ever reaching our code (fiber_started/fiber_ending).
+    release_abandoned(f);
+  } else {
+    fiber_rec* saved = current_;
+    const bool was_unwinding = unwinding_;
+    current_ = &f;
+    unwinding_ = true;
+    {
+      detail::entering_fiber switching{f.san, &f.stack};
+      f.context.reset();  // Destroying a suspended continuation unwinds its stack.
+    }
+    unwinding_ = was_unwinding;
+    current_ = saved;
+  }
+  AEGIS_ASSERT(!f.context.engaged(), "a killed fiber leaves no continuation");
+  detail::fiber_destroyed(f.san);
   wake_all(f.joiners);
 }
 
@@ -324,7 +424,7 @@ bool world::block(ns_t deadline_ns) {
   f.timed_out = false;
   f.state = fiber_state::blocked;
   remove_runnable(f.id);
-  if (deadline_ns != no_deadline) timers_.push(timer{deadline_ns, ++timer_seq_, {}, f.id, f.generation});
+  if (deadline_ns != no_deadline) timers_.push_wake(deadline_ns, ++timer_seq_, f.id, f.generation);
   switch_to_scheduler();
   return !f.timed_out;
 }
@@ -391,19 +491,19 @@ run_result world::run(std::function<bool()> stop, std::function<void()> after_ev
     if (now_ns_ > options_.max_time_ns) {
       return result(run_outcome::time_limit, fmt::format("virtual time passed {} ns", options_.max_time_ns));
     }
+    drop_stale_timers();
     if (!timers_.empty() && timers_.top().at_ns <= now_ns_) {
       // Pop before running: the callback may add timers.
-      timer t = std::move(const_cast<timer&>(timers_.top()));
-      timers_.pop();
-      trace_.record(event{now_ns_, 0, 0, event_kind::timer, t.seq, t.at_ns, nullptr});
+      timer_queue::fired t = timers_.pop();
+      trace_.record(event{now_ns_, 0, 0, event_kind::timer, t.e.seq, t.e.at_ns, nullptr});
       if (t.fn) {
         t.fn();
       } else {
-        fiber_rec& r = rec(t.wake_fiber);
-        if (r.state == fiber_state::blocked && r.generation == t.wake_generation) {
-          r.timed_out = true;
-          wake(t.wake_fiber, t.wake_generation);
-        }
+        fiber_rec& r = rec(t.e.fiber);
+        AEGIS_ASSERT(r.state == fiber_state::blocked && r.generation == t.e.generation,
+                     "a wait deadline that fires finds its fiber still waiting (stale ones were dropped)");
+        r.timed_out = true;
+        wake(t.e.fiber, t.e.generation);
       }
       if (after_event) after_event();
       continue;
