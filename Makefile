@@ -63,7 +63,8 @@ fuzz: bootstrap
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 test-py:
-	AEGIS_CORE_BIN=$(CURDIR)/$(BUILD)/src/aegis-core AEGIS_REQUIRE_CORE=1 tox -e py
+	AEGIS_CORE_BIN=$(CURDIR)/$(BUILD)/src/aegis-core AEGIS_MUTANT_CORE_BIN=$(CURDIR)/$(BUILD)/src/aegis-core-mutant-no-rewind \
+	  AEGIS_REQUIRE_CORE=1 tox -e py
 
 bench: build
 	rm -f $(BUILD)/bench-results.json

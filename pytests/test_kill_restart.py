@@ -33,42 +33,47 @@ from aegis_fixtures.observe import dropped_total, identity_holds
 pytestmark = pytest.mark.real
 
 
-def kill_busy(h, records):
+def kill_busy(h, records, timeout_s=60):
     """SIGKILLs the bridge once it has verdicted `records`, mid-stream."""
-    h.wait_bridge_records(records, timeout_s=60)
+    h.wait_bridge_records(records, timeout_s=timeout_s)
     h.bridge.kill()
 
 
-def kill_between_receive_and_send(h, frames):
+def kill_between_receive_and_send(h, frames, timeout_s=60):
     """Restarts the bridge with the stop-before-send hook and SIGKILLs it there."""
     bridge = h.start_bridge(extra=["--hook-stop-before-send", frames])
-    bridge.wait_stopped(60)
+    bridge.wait_stopped(timeout_s)
     assert "hook: stopped before send" in bridge.log_text()
     bridge.kill()
 
 
-def wait_incarnations(h, n):
+def wait_incarnations(h, n, timeout_s=60):
     """The core has seen `n` bridge incarnations (so the last restart took effect)."""
-    h.wait_core_metric("aegis_bridge_incarnations_total", lambda v: v >= n, timeout_s=60)
+    h.wait_core_metric("aegis_bridge_incarnations_total", lambda v: v >= n, timeout_s=timeout_s)
 
 
 def test_block_mode_bridge_killed_and_restarted_loses_nothing(core_harness):
     block_mode_kill_and_restart(core_harness, 60_000)
 
 
-def block_mode_kill_and_restart(h, count):
-    """The scenario and its checks; pytests/test_mutant_core.py runs it against a planted bug."""
+def block_mode_kill_and_restart(h, count, drain_timeout_s=60, wait_s=60):
+    """The scenario and its checks; pytests/test_mutant_core.py runs it against a planted bug.
+
+    `wait_s` bounds each wait for progress. A correct core passes each within a
+    few seconds at 20k/s; the mutant run shortens them so its expected failure
+    comes quickly.
+    """
     h.start_core(mode="block", count=count, rate=20_000, ring_capacity=4096,
-                 retransmit_timeout="60s", extra=["--drain-timeout", "60s"])
+                 retransmit_timeout="60s", extra=["--drain-timeout", f"{drain_timeout_s}s"])
     h.start_bridge()
-    kill_busy(h, 5_000)
+    kill_busy(h, 5_000, wait_s)
     h.start_bridge()
-    wait_incarnations(h, 2)
-    kill_busy(h, 3_000)
-    kill_between_receive_and_send(h, 4)
-    wait_incarnations(h, 3)  # the hooked bridge said HELLO before it froze
+    wait_incarnations(h, 2, wait_s)
+    kill_busy(h, 3_000, wait_s)
+    kill_between_receive_and_send(h, 4, wait_s)
+    wait_incarnations(h, 3, wait_s)  # the hooked bridge said HELLO before it froze
     h.start_bridge()
-    rc = h.wait_core_exit(60)
+    rc = h.wait_core_exit(drain_timeout_s + 30)
 
     s = h.summary()
     assert rc == 0, f"aegis-core exit code {rc}; summary {s}"
