@@ -113,7 +113,7 @@ def test_killed_between_receiving_and_sending_then_a_new_incarnation_answers(har
         core.send_raw(p.encode_txns(core.epoch, records))
     core.wait_verdict_records(50)
     late = core.verdict_frames[2:]
-    assert [f.incarnation for f in late] == [second.incarnation] * 3
+    assert sum(f.count for f in late) == 30 and {f.incarnation for f in late} == {second.incarnation}
     assert core.verdict_records()["seq"].tolist() == list(range(1, 51))
 
 

@@ -57,6 +57,19 @@ def test_scoring_is_deterministic_and_independent_of_batch_neighbours(model):
     assert np.array_equal(d_whole, decide(whole, model.review, model.decline))
 
 
+def test_table_scoring_equals_the_feature_matrix_reference(model):
+    # score() gathers per-feature contributions from tables instead of
+    # building features(); it must still be sigmoid(features . w + b).
+    t = txns(20_000, seed=11)
+    t["channel"][:50] = 255  # an unknown channel contributes nothing, as in features()
+    t["currency"][50:100] = b"EU\0"
+    scores, decisions = model.score(t)
+    reference = model.score_reference(t)
+    assert np.max(np.abs(scores - reference)) < 1e-6
+    ties = np.sum(decisions != decide(reference, model.review, model.decline))
+    assert ties <= 2, f"{ties} decisions differ: only a score within rounding of a threshold may"
+
+
 def test_extreme_fields_do_not_break_scoring(model):
     t = np.zeros(4, dtype=p.TXN_DTYPE)
     t["amount_minor"] = [-(2**63), 0, 2**63 - 1, 1]

@@ -81,13 +81,32 @@ def features(txns: np.ndarray) -> np.ndarray:
 def decide(scores: np.ndarray, review: float, decline: float) -> np.ndarray:
     """0 approve below `review`, 1 review below `decline`, 2 decline at or above it."""
     assert 0.0 <= review <= decline <= 1.0, "thresholds must be ordered within [0, 1]"
-    decisions = (scores >= np.float32(review)).view(np.uint8).copy()
+    decisions = np.greater_equal(scores, np.float32(review)).view(np.uint8)
     decisions += scores >= np.float32(decline)
     return decisions
 
 
+# The currency and channel bytes (record offsets 48..51) read as one
+# little-endian u32: currency in the low 24 bits, channel in the top 8.
+_CURRENCY_CHANNEL_DTYPE = np.dtype({"names": ["currency_channel"], "formats": ["<u4"], "offsets": [48],
+                                    "itemsize": TXN_DTYPE.itemsize})
+assert TXN_DTYPE.fields["currency"][1] == 48 and TXN_DTYPE.fields["channel"][1] == 51
+_HOME_CURRENCY_U24 = int.from_bytes(b"EUR", "little")
+# z is raised to -80 before exp(-z) so that exp never overflows (sigmoid(-80)
+# < 2e-35: approve either way), which saves np.errstate's cost per batch.
+_Z_LIMIT = np.float32(80.0)
+
+
 class LogisticModel:
-    """p = sigmoid(features . weights + bias), with decision thresholds."""
+    """p = sigmoid(features . weights + bias), with decision thresholds.
+
+    `score` does not build the feature matrix: the model is linear, so every
+    categorical feature's contribution (channel, MCC bucket, hour of day)
+    is precomputed in a small table and gathered, and only the amount is
+    computed per record. That is about a third of the numpy passes of
+    `features(txns) @ weights`, with no (n, 9) temporary; the scores agree
+    with that reference to float32 rounding (pytests/test_model.py).
+    """
 
     def __init__(self, weights, bias: float, review: float, decline: float, meta: dict | None = None):
         self.weights = np.asarray(weights, dtype=np.float32)
@@ -99,18 +118,47 @@ class LogisticModel:
         assert 0.0 <= self.review <= self.decline <= 1.0
         self.meta = meta or {}
         self.name = "numpy-logreg"
+        w = self.weights
+        self._w_amount = w[0]
+        self._w_foreign = w[8]
+        self._channel_table = np.zeros(256, dtype=np.float32)
+        self._channel_table[1] = w[1]
+        self._channel_table[2] = w[2]
+        self._mcc_table = np.zeros(_MCC_LIMIT, dtype=np.float32)
+        self._mcc_table[_MCC_BUCKET == 1] = w[3]
+        self._mcc_table[_MCC_BUCKET == 2] = w[4]
+        # The same float32 steps as features(), one row per hour.
+        hours = np.arange(24)
+        angle = hours.astype(np.float32) * np.float32(2.0 * math.pi / 24.0)
+        self._hour_table = (w[5] * np.sin(angle) + w[6] * np.cos(angle) + w[7] * (hours < 5)).astype(np.float32)
+        self._bias_and_channel = self._channel_table + self.bias
 
     def score(self, txns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        z = features(txns) @ self.weights
-        z += self.bias
-        # exp(-z) overflows to inf for z < -88 in float32, which still gives 0.
-        with np.errstate(over="ignore"):
-            np.negative(z, out=z)
-            np.exp(z, out=z)
+        assert txns.dtype == TXN_DTYPE, "score needs TXN records"
+        z = np.maximum(txns["amount_minor"], 0).astype(np.float32)
+        z *= np.float32(0.01)
+        np.log1p(z, out=z)
+        z *= self._w_amount
+        cc = txns.view(_CURRENCY_CHANNEL_DTYPE)["currency_channel"]
+        z += self._bias_and_channel[cc >> 24]
+        foreign = (cc & 0xFFFFFF) != _HOME_CURRENCY_U24
+        z += foreign * self._w_foreign
+        z += self._mcc_table[np.minimum(txns["mcc"], _MCC_LIMIT - 1)]
+        hour = txns["timestamp_ns"] // _NS_PER_HOUR
+        hour %= 24
+        z += self._hour_table[hour]
+        np.maximum(z, -_Z_LIMIT, out=z)
+        np.negative(z, out=z)
+        np.exp(z, out=z)
         z += np.float32(1.0)
         scores = np.reciprocal(z, out=z)
         assert scores.dtype == np.float32 and len(scores) == len(txns)
         return scores, decide(scores, self.review, self.decline)
+
+    def score_reference(self, txns: np.ndarray) -> np.ndarray:
+        """sigmoid(features . weights + bias) spelled out; tests compare `score` with it."""
+        z = features(txns).astype(np.float64) @ self.weights.astype(np.float64) + float(self.bias)
+        return (1.0 / (1.0 + np.exp(-np.clip(z, -700.0, 700.0)))).astype(np.float32)
 
     def to_json(self) -> dict:
         return {

@@ -205,10 +205,17 @@ def encode_verdicts(epoch: int, incarnation: int, verdicts: np.ndarray) -> bytes
     return encode_frame(TYPE_VERDICT, epoch, incarnation, verdicts)
 
 
-def make_verdicts(txns: np.ndarray, scores: np.ndarray, decisions: np.ndarray) -> np.ndarray:
-    """Verdict records for `txns` in the same order, built column-wise."""
+def make_verdicts(txns: np.ndarray, scores: np.ndarray, decisions: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Verdict records for `txns` in the same order, built column-wise.
+
+    `out`, if given, is a VERDICT_DTYPE array of exactly len(txns) records whose
+    `reserved` bytes are zero (a slice of a zeroed buffer reused between
+    batches: only the other fields are written here).
+    """
     assert len(txns) == len(scores) == len(decisions), "one score and decision per TXN"
-    out = np.zeros(len(txns), dtype=VERDICT_DTYPE)
+    if out is None:
+        out = np.zeros(len(txns), dtype=VERDICT_DTYPE)
+    assert out.dtype == VERDICT_DTYPE and len(out) == len(txns), "out holds one verdict per TXN"
     out["seq"] = txns["seq"]
     out["txn_id"] = txns["txn_id"]
     out["score"] = scores
