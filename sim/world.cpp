@@ -70,16 +70,6 @@ world::world(std::uint64_t seed, world_options options)
     prng p = prng::derive(seed, "scheduler.preempt");
     options_.preempt_ppm = densities[p.below(std::size(densities))];
   }
-  AEGIS_ASSERT(options_.preempt_ppm <= 1'000'000, "a preemption chance is at most 1e6 ppm");
-  if (options_.preempt_ppm == 1'000'000) {
-    preempt_log_q32_ = 0;  // Heads at every yield point.
-  } else {
-    // One libm call per world, on a value that does not depend on the build:
-    // every later draw is integer arithmetic.
-    const double q = 1.0 - static_cast<double>(options_.preempt_ppm) / 1e6;
-    preempt_log_q32_ = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(-std::log2(q) * 4294967296.0)));
-  }
-  preempt_step_ = options_.strategy == schedule_strategy::random ? 1 + preempt_gap() : UINT64_MAX;
   if (options_.strategy == schedule_strategy::pct) {
     AEGIS_ASSERT(options_.pct_depth >= 1, "PCT depth d is at least 1");
     pct_k_ = options_.pct_steps_estimate != 0 ? options_.pct_steps_estimate : options_.max_steps;
@@ -129,9 +119,7 @@ void world::stall_clock(process_id process, ns_t until_ns) {
 std::uint64_t world::at(ns_t at_ns, std::function<void()> fn) {
   AEGIS_ASSERT(at_ns >= now_ns_, "timers are never set in the past");
   const std::uint64_t seq = ++timer_seq_;
-  timers_.push_callback(at_ns, seq, std::move(fn));
-  // Set from a fiber, it may come due before the running slice ends.
-  if (at_ns < attention_ns_) attention_ns_ = at_ns;
+  timers_.push(timer{at_ns, seq, std::move(fn), no_fiber, 0});
   return seq;
 }
 
@@ -257,16 +245,11 @@ void world::yield_now() {
 }
 
 bool world::should_switch() noexcept {
-  drop_stale_timers();
-  bool due = !timers_.empty() && timers_.top().at_ns <= now_ns_;
-  due |= steps_ >= options_.max_steps || now_ns_ > options_.max_time_ns;
+  if (!timers_.empty() && timers_.top().at_ns <= now_ns_) return true;
+  if (steps_ >= options_.max_steps || now_ns_ > options_.max_time_ns) return true;
   if (options_.strategy == schedule_strategy::random) {
-    if (steps_ >= preempt_step_) {
-      // Heads: preempt if another fiber can run; either way draw the next head.
-      preempt_step_ = steps_ + 1 + preempt_gap();
-      due |= runnable_.size() > 1;
-    }
-    return due;
+    if (runnable_.size() <= 1) return false;
+    return sched_rng_.chance_ppm(options_.preempt_ppm);
   }
   // PCT: at a change point the running fiber drops below every initial
   // priority; otherwise switch only when a higher-priority fiber is runnable.
@@ -275,48 +258,11 @@ bool world::should_switch() noexcept {
     ++pct_next_change_;
     return true;
   }
-  if (due) return true;
   for (fiber_id id : runnable_) {
-    if (fibers_[id]->priority > current_->priority) return true;
+    if (rec(id).priority > current_->priority) return true;
   }
   return false;
 }
-
-void world::yield_slow() {
-  if (should_switch()) {
-    switch_to_scheduler();  // resume() sets the attention marks for the slice that follows.
-  } else {
-    refresh_attention();
-  }
-}
-
-void world::refresh_attention() noexcept {
-  std::uint64_t step = options_.max_steps;
-  if (options_.strategy == schedule_strategy::random) {
-    step = std::min(step, preempt_step_);
-  } else if (pct_next_change_ < pct_change_points_.size()) {
-    step = std::min(step, pct_change_points_[pct_next_change_]);
-  }
-  attention_step_ = step;
-  ns_t t = options_.max_time_ns < INT64_MAX ? options_.max_time_ns + 1 : INT64_MAX;
-  if (!timers_.empty()) t = std::min(t, timers_.top().at_ns);
-  attention_ns_ = t;
-}
-
-void world::drop_stale_timers() noexcept {
-  // A wait deadline whose fiber was woken before it (or killed) would fire as
-  // a no-op: drop it unseen, so it neither preempts a running fiber nor moves
-  // virtual time nor counts as an event.
-  while (!timers_.empty()) {
-    const timer_queue::entry& t = timers_.top();
-    if (t.slot != timer_queue::no_slot) return;
-    const fiber_rec& f = *fibers_[t.fiber];
-    if (f.state == fiber_state::blocked && f.generation == t.generation) return;
-    timers_.drop_top();
-  }
-}
-
-std::uint64_t world::preempt_gap() noexcept { return sched_rng_.geometric_q32(preempt_log_q32_); }
 
 void world::switch_to_scheduler() {
   fiber_rec* self = current_;
@@ -334,10 +280,6 @@ void world::make_runnable(fiber_rec& f) {
   }
   f.state = fiber_state::runnable;
   runnable_.push_back(f.id);
-  // PCT: a fiber above the running one makes it look at its next yield point.
-  if (current_ != nullptr && options_.strategy == schedule_strategy::pct && f.priority > current_->priority) {
-    attention_step_ = 0;
-  }
 }
 
 void world::remove_runnable(fiber_id f) {
@@ -362,7 +304,6 @@ void world::resume(fiber_rec& f) {
   AEGIS_ASSERT(current_ == nullptr, "resume() runs in scheduler context");
   AEGIS_ASSERT(f.state == fiber_state::runnable, "only a runnable fiber is resumed");
   current_ = &f;
-  refresh_attention();
   boost::context::fiber next;
   {
     detail::entering_fiber switching{f.san, &f.stack};
@@ -424,7 +365,7 @@ bool world::block(ns_t deadline_ns) {
   f.timed_out = false;
   f.state = fiber_state::blocked;
   remove_runnable(f.id);
-  if (deadline_ns != no_deadline) timers_.push_wake(deadline_ns, ++timer_seq_, f.id, f.generation);
+  if (deadline_ns != no_deadline) timers_.push(timer{deadline_ns, ++timer_seq_, {}, f.id, f.generation});
   switch_to_scheduler();
   return !f.timed_out;
 }
@@ -491,19 +432,19 @@ run_result world::run(std::function<bool()> stop, std::function<void()> after_ev
     if (now_ns_ > options_.max_time_ns) {
       return result(run_outcome::time_limit, fmt::format("virtual time passed {} ns", options_.max_time_ns));
     }
-    drop_stale_timers();
     if (!timers_.empty() && timers_.top().at_ns <= now_ns_) {
       // Pop before running: the callback may add timers.
-      timer_queue::fired t = timers_.pop();
-      trace_.record(event{now_ns_, 0, 0, event_kind::timer, t.e.seq, t.e.at_ns, nullptr});
+      timer t = std::move(const_cast<timer&>(timers_.top()));
+      timers_.pop();
+      trace_.record(event{now_ns_, 0, 0, event_kind::timer, t.seq, t.at_ns, nullptr});
       if (t.fn) {
         t.fn();
       } else {
-        fiber_rec& r = rec(t.e.fiber);
-        AEGIS_ASSERT(r.state == fiber_state::blocked && r.generation == t.e.generation,
-                     "a wait deadline that fires finds its fiber still waiting (stale ones were dropped)");
-        r.timed_out = true;
-        wake(t.e.fiber, t.e.generation);
+        fiber_rec& r = rec(t.wake_fiber);
+        if (r.state == fiber_state::blocked && r.generation == t.wake_generation) {
+          r.timed_out = true;
+          wake(t.wake_fiber, t.wake_generation);
+        }
       }
       if (after_event) after_event();
       continue;
