@@ -25,6 +25,21 @@ struct observed {
   std::uint64_t offered = 0, accepted_n = 0, dropped_n = 0, verdict_n = 0, expired_n = 0;
   std::string order_failure;           // First per-incarnation order violation.
 
+  // Offload order, per bridge incarnation: the seqs an incarnation receives
+  // form strictly increasing runs. A run may only start below the previous
+  // seq when the core rewound, and a rewind resends from the oldest
+  // unreleased entry, so the new run starts at or below the oldest seq
+  // without a fate (every seq below it has one; `terminal_prefix` tracks them).
+  std::vector<std::uint8_t> terminal_by_seq;            // By seq: has a fate.
+  std::uint64_t terminal_prefix = 0;                    // Seqs 1..terminal_prefix all have fates.
+  std::unordered_map<std::uint64_t, std::uint64_t> last_seq;  // By incarnation: last seq received.
+
+  void seq_terminal(std::uint64_t seq) {
+    if (terminal_by_seq.size() <= seq) terminal_by_seq.resize(seq + 1024, 0);
+    terminal_by_seq[seq] = 1;
+    while (terminal_prefix + 1 < terminal_by_seq.size() && terminal_by_seq[terminal_prefix + 1] != 0) ++terminal_prefix;
+  }
+
   void grow(std::uint64_t id) {
     if (offload.size() <= id) {
       offload.resize(id + 1024, none);
@@ -125,8 +140,9 @@ checked_result run_checked(const scenario& s, const std::string& trace_path) {
       ++o.dropped_n;
     }
   };
-  opt.on_fate = [&](std::uint64_t id, std::uint64_t, fate f, ns_t) {
+  opt.on_fate = [&](std::uint64_t id, std::uint64_t seq, fate f, ns_t) {
     o.grow(id);
+    o.seq_terminal(seq);
     ++o.fates[id];
     if (f == fate::verdict) {
       ++o.verdicts[id];
@@ -136,14 +152,26 @@ checked_result run_checked(const scenario& s, const std::string& trace_path) {
     }
   };
   opt.on_batch = [&](std::uint64_t incarnation, std::span<const txn_record> records) {
-    if (!o.order_failure.empty()) return;
-    for (std::size_t i = 1; i < records.size(); ++i) {
-      if (records[i].seq <= records[i - 1].seq) {
+    if (!o.order_failure.empty() || records.empty()) return;
+    auto [it, first_frame] = o.last_seq.try_emplace(incarnation, 0);
+    std::uint64_t last = it->second;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const std::uint64_t seq = records[i].seq;
+      if (i != 0 && seq <= last) {
         o.order_failure = fmt::format("incarnation {:x} received seq {} after seq {} in one frame: not in offload order",
-                                      incarnation, records[i].seq, records[i - 1].seq);
+                                      incarnation, seq, last);
         return;
       }
+      if (i == 0 && !first_frame && seq <= last && seq > o.terminal_prefix + 1) {
+        o.order_failure = fmt::format(
+            "incarnation {:x} received seq {} after seq {}: a resend must start at the oldest seq without a "
+            "verdict ({}), not skip it: not in offload order",
+            incarnation, seq, last, o.terminal_prefix + 1);
+        return;
+      }
+      last = seq;
     }
+    it->second = last;
   };
   // An order violation fails the run at the event that showed it.
   opt.extra_invariant = [&]() -> std::string { return o.order_failure; };
