@@ -1,9 +1,8 @@
 // The simulated bridge process; see bridge_model.hpp.
 #include "sim/bridge_model.hpp"
 
-#include <xxhash.h>
-
 #include <algorithm>
+#include <bit>
 
 namespace aegis::sim {
 
@@ -48,25 +47,50 @@ void bridge_model::slow(std::uint32_t factor, ns_t until_ns) {
 
 void bridge_model::heal() { slow_until_ns_ = 0; }
 
+const char* bridge_model::decode_into(std::span<const std::byte> bytes, decoded_frame& frame,
+                                      std::vector<txn_record>& records) {
+  frame = decode_frame(bytes);
+  if (!frame.ok()) return to_string(frame.reject);
+  if (frame.header.type != frame_type::txn) return "unexpected_type";
+  for (std::size_t i = 0; i < frame.header.count; ++i) records.push_back(frame.txn_at(i));
+  return nullptr;
+}
+
 bridge_model::decode_result bridge_model::decode(std::span<const std::byte> bytes) {
   decode_result r;
-  r.frame = decode_frame(bytes);
-  if (!r.frame.ok()) {
-    r.reason = to_string(r.frame.reject);
-    return r;
-  }
-  if (r.frame.header.type != frame_type::txn) {
-    r.reason = "unexpected_type";
+  if (const char* why = decode_into(bytes, r.frame, r.records); why != nullptr) {
+    r.reason = why;
     return r;
   }
   r.ok = true;
-  r.records.reserve(r.frame.header.count);
-  for (std::size_t i = 0; i < r.frame.header.count; ++i) r.records.push_back(r.frame.txn_at(i));
   return r;
 }
 
+namespace {
+constexpr std::uint64_t rotl64(std::uint64_t x, int r) noexcept { return (x << r) | (x >> (64 - r)); }
+
+// XXH64 (seed `seed`) of the 8 little-endian bytes of `v`: the library's
+// algorithm written out for this one length (sim_seed_test compares it with
+// the library). score() runs twice per transaction, and the library's
+// general entry point cost more than the hash itself.
+constexpr std::uint64_t xxh64_of_u64(std::uint64_t v, std::uint64_t seed) noexcept {
+  constexpr std::uint64_t p1 = 0x9E3779B185EBCA87ULL, p2 = 0xC2B2AE3D27D4EB4FULL, p3 = 0x165667B19E3779F9ULL,
+                          p4 = 0x85EBCA77C2B2AE63ULL, p5 = 0x27D4EB2F165667C5ULL;
+  std::uint64_t h = seed + p5 + 8;
+  h ^= rotl64(v * p2, 31) * p1;  // XXH64_round(0, v)
+  h = rotl64(h, 27) * p1 + p4;
+  h ^= h >> 33;  // Avalanche.
+  h *= p2;
+  h ^= h >> 29;
+  h *= p3;
+  h ^= h >> 32;
+  return h;
+}
+static_assert(std::endian::native == std::endian::little, "the txn id's bytes are hashed little-endian, as XXH64 reads them");
+}  // namespace
+
 verdict_record bridge_model::score(const txn_record& r) {
-  const std::uint64_t h = XXH64(&r.t.txn_id, sizeof r.t.txn_id, 0x5eed);
+  const std::uint64_t h = xxh64_of_u64(r.t.txn_id, 0x5eed);
   const std::uint32_t milli = static_cast<std::uint32_t>(h % 1000);
   verdict_record v;
   v.seq = r.seq;
@@ -84,12 +108,13 @@ ns_t bridge_model::scoring_delay(std::size_t frames, std::size_t records) {
   return d;
 }
 
-bool bridge_model::send_verdicts(sim_env::socket& push, std::uint64_t epoch, std::uint64_t incarnation,
-                                 std::span<const txn_record> records) {
-  std::vector<verdict_record> verdicts;
-  verdicts.reserve(records.size());
-  for (const txn_record& r : records) verdicts.push_back(score(r));
-  const std::vector<std::byte> raw = encode_verdict_frame(epoch, incarnation, verdicts);
+bool bridge_model::send_verdicts(sim_env::socket& push, frame_writer& writer, std::uint64_t epoch,
+                                 std::uint64_t incarnation, std::span<const txn_record> records) {
+  // The same bytes as encode_verdict_frame, built in the loop's reusable buffer.
+  writer.begin(frame_type::verdict, epoch, incarnation);
+  writer.reserve_records(records.size());
+  for (const txn_record& r : records) writer.add_verdict(score(r));
+  const std::span<const std::byte> raw = writer.finish();
   bool waited = false;
   for (;;) {
     const send_result s = push.send(raw);
@@ -131,36 +156,45 @@ void bridge_model::loop(std::uint64_t incarnation) {
 
   send_hello();
   ns_t next_hello = env_->now_ns() + config_.heartbeat_ns;
+  // Reused across wake-ups (the loop allocates only while they grow).
   std::vector<std::byte> buf;
+  std::vector<txn_record> records;                            // This wake-up's records, frame after frame.
+  std::vector<std::pair<std::uint64_t, std::size_t>> frames;  // (epoch, records in the frame)
+  decoded_frame frame;
+  frame_writer verdict_writer;
   for (;;) {
     const wake_reason why = env_->wait(pull, stop_bell, next_hello);
     if (why == wake_reason::readable) {
       // Take what is queued, never wait to fill a batch.
-      std::vector<std::pair<std::uint64_t, std::vector<txn_record>>> frames;  // (epoch, records)
-      std::size_t records = 0;
+      records.clear();
+      frames.clear();
       for (std::size_t i = 0; i < config_.batch_max; ++i) {
         if (pull.recv(buf) != recv_result::ok) break;
         ++stats_.frames_received;
-        decode_result d = decode(buf);
-        if (!d.ok) {
+        const std::size_t first = records.size();
+        if (decode_into(buf, frame, records) != nullptr) {
           ++stats_.bad_frames;
           continue;
         }
-        last_epoch_ = d.frame.header.epoch;
-        world_.record(event_kind::batch_received, d.records.empty() ? 0 : d.records.front().seq,
-                      static_cast<std::int64_t>(d.records.size()));
-        if (observer_) observer_(incarnation, d.records);
-        records += d.records.size();
-        frames.emplace_back(d.frame.header.epoch, std::move(d.records));
+        const std::span<const txn_record> recs = std::span<const txn_record>(records).subspan(first);
+        last_epoch_ = frame.header.epoch;
+        world_.record(event_kind::batch_received, recs.empty() ? 0 : recs.front().seq,
+                      static_cast<std::int64_t>(recs.size()));
+        if (observer_) observer_(incarnation, recs);
+        frames.emplace_back(frame.header.epoch, recs.size());
       }
       if (!frames.empty()) {
-        stats_.records_scored += records;
+        stats_.records_scored += records.size();
         // Scoring happens between receiving and sending: a crash in this
         // window loses verdicts the core must recover by resending.
         scoring_ = true;
-        env_->sleep_until_ns(env_->now_ns() + scoring_delay(frames.size(), records));
+        env_->sleep_until_ns(env_->now_ns() + scoring_delay(frames.size(), records.size()));
         scoring_ = false;
-        for (const auto& [epoch, recs] : frames) send_verdicts(push, epoch, incarnation, recs);
+        std::size_t at = 0;
+        for (const auto& [epoch, n] : frames) {
+          send_verdicts(push, verdict_writer, epoch, incarnation, std::span<const txn_record>(records).subspan(at, n));
+          at += n;
+        }
       }
     }
     const ns_t now = env_->now_ns();

@@ -111,8 +111,12 @@ class bridge_model {
   static verdict_record score(const txn_record& r);
 
  private:
+  /// decode()'s path without allocating: appends the records of a TXN frame
+  /// to `records` and returns nullptr, or returns why the frame is bad.
+  static const char* decode_into(std::span<const std::byte> bytes, decoded_frame& frame,
+                                 std::vector<txn_record>& records);
   void loop(std::uint64_t incarnation);
-  bool send_verdicts(sim_env::socket& push, std::uint64_t epoch, std::uint64_t incarnation,
+  bool send_verdicts(sim_env::socket& push, frame_writer& writer, std::uint64_t epoch, std::uint64_t incarnation,
                      std::span<const txn_record> records);
   ns_t scoring_delay(std::size_t frames, std::size_t records);
 

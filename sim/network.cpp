@@ -188,7 +188,13 @@ send_result network::send(socket_id id, std::span<const std::byte> bytes) {
     s.round_robin = idx + 1;
     const ns_t at = std::max(world_.now_ns() + latency(p.endpoint), p.last_deliver_ns);
     p.last_deliver_ns = at;
-    p.queue.push_back(message{std::vector<std::byte>(bytes.begin(), bytes.end()), at});
+    std::vector<std::byte> copy;
+    if (!spare_buffers_.empty()) {
+      copy = std::move(spare_buffers_.back());
+      spare_buffers_.pop_back();
+    }
+    copy.assign(bytes.begin(), bytes.end());
+    p.queue.push_back(message{std::move(copy), at});
     ++counters_.sent;
     world_.record(event_kind::send, pid, static_cast<std::int64_t>(bytes.size()));
     if (p.attached) schedule_delivery(pid, at);
@@ -226,6 +232,9 @@ recv_result network::recv(socket_id id, std::vector<std::byte>& buffer) {
       if (!(p.attached || p.dead) || p.queue.empty() || p.queue.front().deliver_at_ns > now) continue;
       s.round_robin = idx + 1;
       buffer.swap(p.queue.front().bytes);
+      if (spare_buffers_.size() < max_spare_buffers && p.queue.front().bytes.capacity() != 0) {
+        spare_buffers_.push_back(std::move(p.queue.front().bytes));
+      }
       p.queue.pop_front();
       if (p.dead && p.queue.empty()) detach(pid);
       got = true;

@@ -151,6 +151,10 @@ class network {
   std::map<std::string, socket_id, std::less<>> bound_;
   std::map<std::string, clog_rec, std::less<>> clogs_;
   network_counters counters_;
+  // Message buffers handed back by recv (the receiver's previous buffer),
+  // reused by send: in steady state no message allocates.
+  std::vector<std::vector<std::byte>> spare_buffers_;
+  static constexpr std::size_t max_spare_buffers = 64;
 };
 
 }  // namespace aegis::sim

@@ -9,7 +9,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include <xxhash.h>
+
 #include "sim/bridge_model.hpp"
+#include "sim/prng.hpp"
 #include "sim/scenario.hpp"
 #include "sim/seed.hpp"
 
@@ -126,6 +129,24 @@ void run_vectors(const std::string& file) {
 TEST(ProtocolVectors, ValidFramesThroughTheBridgeModel) { run_vectors("valid.json"); }
 TEST(ProtocolVectors, RejectedFramesThroughTheBridgeModel) { run_vectors("rejected.json"); }
 TEST(ProtocolVectors, LimitFramesThroughTheBridgeModel) { run_vectors("limits.json"); }
+
+// The model's verdict is XXH64(txn id, seed 0x5eed) mod 1000, computed by a
+// hand-written XXH64 for 8 bytes: it must agree with the library everywhere.
+TEST(BridgeModel, ScoreIsTheLibraryXxh64OfTheTxnId) {
+  prng r{99};
+  for (int i = 0; i < 10'000; ++i) {
+    txn_record rec{};
+    rec.seq = static_cast<std::uint64_t>(i) + 1;
+    rec.t.txn_id = i < 3 ? static_cast<std::uint64_t>(i) * UINT64_MAX / 2 : r.next();
+    const std::uint64_t h = XXH64(&rec.t.txn_id, sizeof rec.t.txn_id, 0x5eed);
+    const auto milli = static_cast<std::uint32_t>(h % 1000);
+    const verdict_record v = bridge_model::score(rec);
+    ASSERT_EQ(v.score, static_cast<float>(milli) / 1000.0f) << "txn " << rec.t.txn_id;
+    ASSERT_EQ(v.decision, milli >= 950 ? 2 : milli >= 800 ? 1 : 0);
+    ASSERT_EQ(v.seq, rec.seq);
+    ASSERT_EQ(v.txn_id, rec.t.txn_id);
+  }
+}
 
 }  // namespace
 }  // namespace aegis::sim

@@ -70,6 +70,17 @@ world::world(std::uint64_t seed, world_options options)
     prng p = prng::derive(seed, "scheduler.preempt");
     options_.preempt_ppm = densities[p.below(std::size(densities))];
   }
+  AEGIS_ASSERT(options_.preempt_ppm <= 1'000'000, "a preemption chance is at most 1e6 ppm");
+  if (options_.preempt_ppm == 1'000'000) {
+    preempt_scale_ = prng::geometric_scale(0);  // Heads at every yield point.
+  } else {
+    // One libm call per world, on a value that does not depend on the build:
+    // every later draw is integer arithmetic.
+    const double q = 1.0 - static_cast<double>(options_.preempt_ppm) / 1e6;
+    preempt_scale_ = prng::geometric_scale(
+        std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(-std::log2(q) * 4294967296.0))));
+  }
+  preempt_step_ = options_.strategy == schedule_strategy::random ? 1 + preempt_gap() : UINT64_MAX;
   if (options_.strategy == schedule_strategy::pct) {
     AEGIS_ASSERT(options_.pct_depth >= 1, "PCT depth d is at least 1");
     pct_k_ = options_.pct_steps_estimate != 0 ? options_.pct_steps_estimate : options_.max_steps;
@@ -119,7 +130,9 @@ void world::stall_clock(process_id process, ns_t until_ns) {
 std::uint64_t world::at(ns_t at_ns, std::function<void()> fn) {
   AEGIS_ASSERT(at_ns >= now_ns_, "timers are never set in the past");
   const std::uint64_t seq = ++timer_seq_;
-  timers_.push(timer{at_ns, seq, std::move(fn), no_fiber, 0});
+  timers_.push_callback(at_ns, seq, std::move(fn));
+  // Set from a fiber, it may come due before the running slice ends.
+  if (at_ns < attention_ns_) attention_ns_ = at_ns;
   return seq;
 }
 
@@ -245,11 +258,15 @@ void world::yield_now() {
 }
 
 bool world::should_switch() noexcept {
-  if (!timers_.empty() && timers_.top().at_ns <= now_ns_) return true;
-  if (steps_ >= options_.max_steps || now_ns_ > options_.max_time_ns) return true;
+  bool due = !timers_.empty() && timers_.top().at_ns <= now_ns_;
+  due |= steps_ >= options_.max_steps || now_ns_ > options_.max_time_ns;
   if (options_.strategy == schedule_strategy::random) {
-    if (runnable_.size() <= 1) return false;
-    return sched_rng_.chance_ppm(options_.preempt_ppm);
+    if (steps_ >= preempt_step_) {
+      // Heads: preempt if another fiber can run; either way draw the next head.
+      preempt_step_ = steps_ + 1 + preempt_gap();
+      due |= runnable_.size() > 1;
+    }
+    return due;
   }
   // PCT: at a change point the running fiber drops below every initial
   // priority; otherwise switch only when a higher-priority fiber is runnable.
@@ -258,11 +275,35 @@ bool world::should_switch() noexcept {
     ++pct_next_change_;
     return true;
   }
+  if (due) return true;
   for (fiber_id id : runnable_) {
-    if (rec(id).priority > current_->priority) return true;
+    if (fibers_[id]->priority > current_->priority) return true;
   }
   return false;
 }
+
+void world::yield_slow() {
+  if (should_switch()) {
+    switch_to_scheduler();  // resume() sets the attention marks for the slice that follows.
+  } else {
+    refresh_attention();
+  }
+}
+
+void world::refresh_attention() noexcept {
+  std::uint64_t step = options_.max_steps;
+  if (options_.strategy == schedule_strategy::random) {
+    step = std::min(step, preempt_step_);
+  } else if (pct_next_change_ < pct_change_points_.size()) {
+    step = std::min(step, pct_change_points_[pct_next_change_]);
+  }
+  attention_step_ = step;
+  ns_t t = options_.max_time_ns < INT64_MAX ? options_.max_time_ns + 1 : INT64_MAX;
+  if (!timers_.empty()) t = std::min(t, timers_.top().at_ns);
+  attention_ns_ = t;
+}
+
+std::uint64_t world::preempt_gap() noexcept { return sched_rng_.geometric(preempt_scale_); }
 
 void world::switch_to_scheduler() {
   fiber_rec* self = current_;
@@ -280,6 +321,10 @@ void world::make_runnable(fiber_rec& f) {
   }
   f.state = fiber_state::runnable;
   runnable_.push_back(f.id);
+  // PCT: a fiber above the running one makes it look at its next yield point.
+  if (current_ != nullptr && options_.strategy == schedule_strategy::pct && f.priority > current_->priority) {
+    attention_step_ = 0;
+  }
 }
 
 void world::remove_runnable(fiber_id f) {
@@ -304,6 +349,7 @@ void world::resume(fiber_rec& f) {
   AEGIS_ASSERT(current_ == nullptr, "resume() runs in scheduler context");
   AEGIS_ASSERT(f.state == fiber_state::runnable, "only a runnable fiber is resumed");
   current_ = &f;
+  refresh_attention();
   boost::context::fiber next;
   {
     detail::entering_fiber switching{f.san, &f.stack};
@@ -327,6 +373,7 @@ void world::finish_fiber(fiber_rec& f) {
 
 void world::unwind_fiber(fiber_rec& f) {
   remove_runnable(f.id);
+  timers_.cancel_wake(f.id);  // A killed fiber's wait deadline never fires.
   f.state = fiber_state::done;
   --live_fibers_;
   trace_.record(event{now_ns_, f.process, f.id + 1, event_kind::exit, f.id, 1, nullptr});
@@ -365,7 +412,7 @@ bool world::block(ns_t deadline_ns) {
   f.timed_out = false;
   f.state = fiber_state::blocked;
   remove_runnable(f.id);
-  if (deadline_ns != no_deadline) timers_.push(timer{deadline_ns, ++timer_seq_, {}, f.id, f.generation});
+  if (deadline_ns != no_deadline) timers_.push_wake(deadline_ns, ++timer_seq_, f.id, f.generation);
   switch_to_scheduler();
   return !f.timed_out;
 }
@@ -383,6 +430,9 @@ void world::wake(fiber_id id, std::uint64_t generation) {
   fiber_rec& f = rec(id);
   if (f.state != fiber_state::blocked || f.generation != generation) return;
   ++f.generation;
+  // The wait is over: a deadline it set would fire as a no-op, so it goes now
+  // (it must neither preempt a running fiber nor move virtual time).
+  timers_.cancel_wake(id);
   make_runnable(f);
 }
 
@@ -434,17 +484,16 @@ run_result world::run(std::function<bool()> stop, std::function<void()> after_ev
     }
     if (!timers_.empty() && timers_.top().at_ns <= now_ns_) {
       // Pop before running: the callback may add timers.
-      timer t = std::move(const_cast<timer&>(timers_.top()));
-      timers_.pop();
-      trace_.record(event{now_ns_, 0, 0, event_kind::timer, t.seq, t.at_ns, nullptr});
+      timer_queue::fired t = timers_.pop();
+      trace_.record(event{now_ns_, 0, 0, event_kind::timer, t.e.seq, t.e.at_ns, nullptr});
       if (t.fn) {
         t.fn();
       } else {
-        fiber_rec& r = rec(t.wake_fiber);
-        if (r.state == fiber_state::blocked && r.generation == t.wake_generation) {
-          r.timed_out = true;
-          wake(t.wake_fiber, t.wake_generation);
-        }
+        fiber_rec& r = rec(t.e.fiber);
+        AEGIS_ASSERT(r.state == fiber_state::blocked && r.generation == t.e.generation,
+                     "a wait deadline that fires finds its fiber still waiting (an ended wait cancels it)");
+        r.timed_out = true;
+        wake(t.e.fiber, t.e.generation);
       }
       if (after_event) after_event();
       continue;

@@ -37,6 +37,7 @@
 #include "aegis/env.hpp"
 #include "sim/fiber_sanitizer.hpp"
 #include "sim/prng.hpp"
+#include "sim/timer_queue.hpp"
 #include "sim/trace.hpp"
 
 namespace aegis::sim {
@@ -218,12 +219,15 @@ class world {
   // ------------------------------------------------------------ yield points (fiber context)
 
   /// A scheduling point: costs one step of virtual time, may switch to another
-  /// fiber. No-op in scheduler context.
+  /// fiber. No-op in scheduler context. The common case is two compares: the
+  /// step and the time at which the scheduler next needs to look (a timer
+  /// due, the next random preemption or PCT change point, a bound) are kept
+  /// up to date by whatever changes them, so nothing is drawn or scanned here.
   void yield_point() {
     if (current_ == nullptr || unwinding_) return;
     ++steps_;
     now_ns_ += options_.step_cost_ns;
-    if (should_switch()) switch_to_scheduler();
+    if (steps_ >= attention_step_ || now_ns_ >= attention_ns_) [[unlikely]] yield_slow();
   }
   /// Unconditionally gives the CPU back to the scheduler (which may pick the same fiber).
   void yield_now();
@@ -345,16 +349,10 @@ class world {
     std::vector<fiber_id> fibers;   // Every fiber ever spawned in it (done ones included).
   };
 
-  struct timer {
-    ns_t at_ns;
-    std::uint64_t seq;
-    std::function<void()> fn;         // Empty for a fiber's wait deadline (the hot case: no allocation).
-    fiber_id wake_fiber = no_fiber;   // The fiber whose wait times out, when fn is empty.
-    std::uint64_t wake_generation = 0;
-    bool operator>(const timer& o) const noexcept { return at_ns != o.at_ns ? at_ns > o.at_ns : seq > o.seq; }
-  };
-
   bool should_switch() noexcept;
+  void yield_slow();
+  void refresh_attention() noexcept;
+  std::uint64_t preempt_gap() noexcept;
   void switch_to_scheduler();
   void make_runnable(fiber_rec& f);
   void remove_runnable(fiber_id f);
@@ -373,7 +371,15 @@ class world {
   ns_t now_ns_ = 0;
   std::uint64_t steps_ = 0;
   std::uint64_t timer_seq_ = 0;
-  std::priority_queue<timer, std::vector<timer>, std::greater<>> timers_;
+  timer_queue timers_;
+  // yield_point() calls yield_slow() once steps_ or now_ns_ reaches these.
+  std::uint64_t attention_step_ = 0;
+  ns_t attention_ns_ = 0;
+  // random: step of the next preemption coin that comes up heads. Per-yield
+  // coins are independent, so the gap between heads is geometric: drawn once
+  // per head instead of one draw per yield point.
+  std::uint64_t preempt_step_ = 0;
+  std::uint64_t preempt_scale_ = 0;  // prng::geometric_scale of 1 - preempt_ppm/1e6.
   std::vector<std::unique_ptr<fiber_rec>> fibers_;
   std::vector<process_rec> processes_;
   std::vector<fiber_id> runnable_;
