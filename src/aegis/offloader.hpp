@@ -78,6 +78,7 @@ struct verdict {
   float score = 0;                ///< Fraud probability in [0, 1].
   std::uint8_t decision = 0;      ///< 0 approve, 1 review, 2 decline.
   std::uint64_t incarnation = 0;  ///< The bridge incarnation that produced it.
+  ns_t received_ns = 0;           ///< Env clock when the pump took its frame (one clock read per frame, not per record).
 };
 
 /// Terminal state of an accepted transaction.
@@ -114,7 +115,11 @@ struct offloader_config {
   ns_t retransmit_timeout_ns = 200'000'000;  ///< Resend unverdicted after this long without progress.
   ns_t ttl_ns = 0;                           ///< Expire unverdicted entries this old; 0 = never.
   ns_t block_deadline_ns = no_deadline;      ///< Relative wait limit of a block-mode offload().
-  std::size_t batch_max = 256;               ///< Most TXN records per frame, 1..max_records.
+  std::size_t batch_max = 1024;              ///< Most TXN records per frame, 1..max_records.
+  /// Most records the send cursor may run ahead of the oldest unverdicted
+  /// entry, >= batch_max. When the bridge falls behind, sending pauses here
+  /// and the backlog waits in the ring, so the next frames go out full.
+  std::size_t send_window = 8192;
   std::uint64_t epoch = 0;                   ///< Non-zero; random per core start.
   socket_options offload_socket;             ///< PUSH options.
   socket_options verdict_socket;             ///< PULL options (max_msg_bytes -1 becomes max_frame_bytes).
@@ -344,6 +349,7 @@ class offloader {
   static offloader_config checked(offloader_config c) {
     if (c.epoch == 0) throw std::invalid_argument("offloader epoch must be non-zero");
     if (c.batch_max == 0 || c.batch_max > max_records) throw std::invalid_argument("batch_max must be in 1..1024");
+    if (c.send_window < c.batch_max) throw std::invalid_argument("send_window must be at least batch_max");
     if (c.retransmit_timeout_ns <= 0) throw std::invalid_argument("retransmit timeout must be positive");
     if (c.ttl_ns < 0) throw std::invalid_argument("ttl must be >= 0");
     if (c.verdict_socket.max_msg_bytes < 0) c.verdict_socket.max_msg_bytes = static_cast<std::int64_t>(max_frame_bytes);
@@ -386,7 +392,10 @@ class offloader {
       const ns_t now = pump_now();
       const std::uint64_t terminal_before = terminal_count_;
       bool busy = receive(now);
-      busy |= pull_published() != 0;
+      // Pulling alone is not work: new entries are sent below unless a
+      // back-off or the send window holds them, and then spinning would not
+      // help (the pump waits for the timer or for verdicts instead).
+      pull_published();
       if (cfg_.ttl_ns > 0) expire(now);
       release_terminal_prefix(now);
       maybe_retransmit(now);
@@ -449,7 +458,7 @@ class offloader {
       // A verdict frame from an incarnation never announced is its announcement.
       new_incarnation(f.header.incarnation, now);
     }
-    for (std::size_t i = 0; i < f.header.count; ++i) apply(f.verdict_at(i));
+    for (std::size_t i = 0; i < f.header.count; ++i) apply(f.verdict_at(i), now);
   }
 
   bool seen_incarnation(std::uint64_t inc) const noexcept {
@@ -484,7 +493,7 @@ class offloader {
     last_progress_ns_ = now;
   }
 
-  void apply(const verdict_record& v) {
+  void apply(const verdict_record& v, ns_t now) {
     if (v.seq == 0 || v.seq > sent_high_) {
       bump(unknown_seq_);
       return;
@@ -513,7 +522,7 @@ class offloader {
       return;
     }
     e.st = st::verdicted;
-    const verdict out{v.seq, v.txn_id, v.score, v.decision, incarnation_};
+    const verdict out{v.seq, v.txn_id, v.score, v.decision, incarnation_, now};
     on_fate_(e.t, v.seq, fate::verdict, &out, e.offload_ns);
     // Counted after the callback: drain() returning means every callback finished.
     bump(verdicts_);
@@ -590,6 +599,20 @@ class offloader {
 
   bool outstanding() const noexcept { return first_live_ < sent_high_; }
 
+  // Flow control. The send cursor may run at most send_window records ahead
+  // of the oldest unverdicted entry, and a frame goes out only if it fits
+  // whole: with a backlog, frames are full (the per-frame costs of every
+  // stage are paid once per batch_max records) and the backlog waits in the
+  // ring instead of in socket queues. Without a backlog nothing waits: a
+  // short queue is sent as it is. After a rewind the cursor is back at the
+  // oldest unverdicted entry, so resends are never held back; a bridge that
+  // stops answering is handled by the retransmit timeout as before.
+  bool window_closed() const noexcept {
+    const std::uint64_t ahead = send_pos_ - first_live_;
+    const std::uint64_t next = std::min<std::uint64_t>(cfg_.batch_max, read_pos_ - send_pos_);
+    return ahead != 0 && ahead + next > cfg_.send_window;
+  }
+
   void rewind_sends() noexcept { send_pos_ = first_live_ > release_pos_ ? first_live_ : release_pos_; }
 
   // Coverage only: a resend span that crosses the ring's wrap-around (slot
@@ -621,8 +644,13 @@ class offloader {
 
   bool send_some(ns_t now) {
     bool sent_any = false;
+    window_full_ = false;
     for (int frames = 0; frames < frames_per_iteration && send_pos_ < read_pos_; ++frames) {
       if (now < send_blocked_until_ns_) break;
+      if (window_closed()) {
+        window_full_ = true;
+        break;
+      }
       writer_.begin(frame_type::txn, cfg_.epoch, 0);
       try {
         grow_frame(std::min<std::uint64_t>(cfg_.batch_max, read_pos_ - send_pos_));
@@ -690,7 +718,7 @@ class offloader {
     if (cfg_.ttl_ns > 0 && first_live_ < read_pos_) {
       d = std::min(d, deadline_after(ring_.at(first_live_).offload_ns, cfg_.ttl_ns));
     }
-    if (send_pos_ < read_pos_) d = std::min(d, send_blocked_until_ns_);
+    if (send_pos_ < read_pos_ && !window_full_) d = std::min(d, send_blocked_until_ns_);
     return d;
   }
 
@@ -703,6 +731,12 @@ class offloader {
   void idle(ns_t now) {
     const ns_t deadline = next_deadline(now);
     if (deadline <= now) return;
+    if (window_full_) {
+      // Only verdicts (or a timer) can open the window: wait for them alone,
+      // without asking producers to ring.
+      env_.wait(verdict_sock_, bell_, deadline);
+      return;
+    }
     if (idle_naps_ < naps_before_deep_sleep) {
       ++idle_naps_;
       env_.wait(verdict_sock_, bell_, std::min(deadline, deadline_after(now, nap_ns)));
@@ -759,6 +793,7 @@ class offloader {
   ns_t send_blocked_until_ns_ = 0;
   ns_t send_backoff_ns_ = 0;
   int idle_naps_ = 0;  // Idle naps in a row (reset by any work).
+  bool window_full_ = false;  // The last send_some stopped at the send window.
   frame_writer writer_;
   std::vector<std::byte> rx_;
 };

@@ -53,9 +53,12 @@ struct temp_dir {
 class fake_bridge {
  public:
   using handler = std::function<void(fake_bridge&, const decoded_frame&)>;
+  /// Runs on the peer's thread after every poll (at most 5 ms apart).
+  using tick = std::function<void(fake_bridge&)>;
 
-  fake_bridge(const temp_dir& dir, std::uint64_t incarnation, handler on_txn, std::vector<std::vector<std::byte>> first = {})
-      : incarnation_(incarnation), on_txn_(std::move(on_txn)), first_(std::move(first)) {
+  fake_bridge(const temp_dir& dir, std::uint64_t incarnation, handler on_txn, std::vector<std::vector<std::byte>> first = {},
+              tick on_tick = {})
+      : incarnation_(incarnation), on_txn_(std::move(on_txn)), on_tick_(std::move(on_tick)), first_(std::move(first)) {
     pull_.set(zmq::sockopt::linger, 0);
     push_.set(zmq::sockopt::linger, 0);
     pull_.connect(dir.endpoint("offload.sock"));
@@ -92,6 +95,7 @@ class fake_bridge {
     while (!stop_) {
       zmq::pollitem_t item{pull_.handle(), 0, ZMQ_POLLIN, 0};
       zmq::poll(&item, 1, 5ms);
+      if (on_tick_) on_tick_(*this);
       zmq::message_t msg;
       while (pull_.recv(msg, zmq::recv_flags::dontwait)) {
         const auto* p = static_cast<const std::byte*>(msg.data());
@@ -113,6 +117,7 @@ class fake_bridge {
   zmq::socket_t push_{ctx_, zmq::socket_type::push};
   std::uint64_t incarnation_;
   handler on_txn_;
+  tick on_tick_;
   std::vector<std::vector<std::byte>> first_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> records_{0}, frames_{0}, bad_{0};
@@ -480,6 +485,59 @@ TEST(Offloader, AllocFaultLosesNothing) {
   h.expect_exactly_once(100);
 }
 
+TEST(Offloader, SendWindowHoldsTheBacklogInTheRingAndThenSendsFullFrames) {
+  // The bridge holds its verdicts until the test lets it answer. The core
+  // may run at most send_window = 64 records ahead of the oldest unverdicted
+  // one, so of 200 offloaded only 4 frames of 16 leave; once verdicts flow,
+  // the backlog goes out in full frames and every transaction is verdicted.
+  harness h([](offloader_config& c) {
+    c.batch_max = 16;
+    c.send_window = 64;
+    c.retransmit_timeout_ns = 60'000'000'000;  // No resend may blur the count.
+  });
+  std::atomic<bool> answering{false};
+  std::vector<std::vector<std::byte>> held;  // Peer thread only.
+  std::vector<std::uint16_t> counts;         // Peer thread only until it stops.
+  auto encode_answer = [](const decoded_frame& f, std::uint64_t inc) {
+    std::vector<verdict_record> vs;
+    for (std::size_t i = 0; i < f.header.count; ++i) vs.push_back({f.txn_at(i).seq, f.txn_at(i).t.txn_id, 0.25f, 1});
+    return encode_verdict_frame(f.header.epoch, inc, vs);
+  };
+  fake_bridge bridge(
+      h.dir, 91,
+      [&](fake_bridge& b, const decoded_frame& f) {
+        counts.push_back(f.header.count);
+        auto v = encode_answer(f, b.incarnation());
+        if (answering.load()) {
+          b.send(v);
+        } else {
+          held.push_back(std::move(v));
+        }
+      },
+      {},
+      [&](fake_bridge& b) {
+        if (!answering.load()) return;
+        for (const auto& v : held) b.send(v);
+        held.clear();
+      });
+  ASSERT_TRUE(h.await_incarnations(1));
+  h.offload_n(1, 200);
+  ASSERT_TRUE(wait_until([&] { return bridge.records_received() >= 64; }));
+  // Everything was offloaded before the wait: without the window all 200
+  // would have left in the pump's first iteration.
+  EXPECT_EQ(bridge.records_received(), 64u);
+  EXPECT_EQ(h.off->counters().frames_sent, 4u);
+  EXPECT_EQ(h.off->counters().ring_depth, 200u) << "the backlog waits in the ring";
+  answering = true;
+  ASSERT_TRUE(h.drain());
+  bridge.stop();
+  EXPECT_EQ(h.off->counters().verdicts, 200u);
+  EXPECT_EQ(h.off->counters().retransmits, 0u);
+  ASSERT_EQ(counts.size(), 13u) << "200 records in frames of 16: 12 full, one of 8";
+  for (std::size_t i = 0; i + 1 < counts.size(); ++i) EXPECT_EQ(counts[i], 16u) << "frame " << i;
+  h.expect_exactly_once(200);
+}
+
 TEST(Offloader, RejectsBadConfiguration) {
   temp_dir dir;
   zmq_env env;
@@ -492,6 +550,9 @@ TEST(Offloader, RejectsBadConfiguration) {
   cfg.batch_max = 0;
   EXPECT_THROW(os_offloader(env, cfg, cb), std::invalid_argument);
   cfg.batch_max = 256;
+  cfg.send_window = 255;
+  EXPECT_THROW(os_offloader(env, cfg, cb), std::invalid_argument) << "a window smaller than one frame";
+  cfg.send_window = 8192;
   cfg.ring_capacity = 1000;
   EXPECT_THROW(os_offloader(env, cfg, cb), std::invalid_argument) << "not a power of two";
 }
