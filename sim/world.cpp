@@ -277,9 +277,15 @@ bool world::should_switch() noexcept {
   due |= steps_ >= options_.max_steps || now_ns_ > options_.max_time_ns;
   if (options_.strategy == schedule_strategy::random) {
     if (steps_ >= preempt_step_) {
-      // Heads: preempt if another fiber can run; either way draw the next head.
-      preempt_step_ = steps_ + 1 + preempt_gap();
-      due |= runnable_.size() > 1;
+      // Heads: preempt if another fiber can run. Alone, the fiber cannot be
+      // preempted until another becomes runnable, so the coin is put away
+      // (the coins are memoryless: drawing afresh then is the same process).
+      if (runnable_.size() > 1) {
+        preempt_step_ = steps_ + 1 + preempt_gap();
+        due = true;
+      } else {
+        preempt_step_ = UINT64_MAX;
+      }
     }
     return due;
   }
@@ -336,9 +342,16 @@ void world::make_runnable(fiber_rec& f) {
   }
   f.state = fiber_state::runnable;
   runnable_.push_back(f.id);
-  // PCT: a fiber above the running one makes it look at its next yield point.
-  if (current_ != nullptr && options_.strategy == schedule_strategy::pct && f.priority > current_->priority) {
-    attention_step_ = 0;
+  if (current_ == nullptr) return;  // resume() sets the marks before the next slice.
+  if (options_.strategy == schedule_strategy::random) {
+    // A second runnable fiber: from the next yield point on the running one
+    // can be preempted again.
+    if (preempt_step_ == UINT64_MAX && runnable_.size() > 1) {
+      preempt_step_ = steps_ + 1 + preempt_gap();
+      attention_step_ = std::min(attention_step_, preempt_step_);
+    }
+  } else if (f.priority > current_->priority) {
+    attention_step_ = 0;  // PCT: a fiber above the running one makes it look at its next yield point.
   }
 }
 
@@ -364,6 +377,9 @@ void world::resume(fiber_rec& f) {
   AEGIS_ASSERT(current_ == nullptr, "resume() runs in scheduler context");
   AEGIS_ASSERT(f.state == fiber_state::runnable, "only a runnable fiber is resumed");
   current_ = &f;
+  if (options_.strategy == schedule_strategy::random && preempt_step_ == UINT64_MAX && runnable_.size() > 1) {
+    preempt_step_ = steps_ + 1 + preempt_gap();
+  }
   refresh_attention();
   boost::context::fiber next;
   {
@@ -561,8 +577,14 @@ void world::configure_fault_site(std::string name, fault_site_config config) {
 
 bool world::fault_fires(const char* name) {
   site_state* s;
-  if (auto it = fault_cache_.find(name); it != fault_cache_.end()) {
+  // Production passes string literals: a direct-mapped cache on the pointer
+  // answers almost every query without hashing (lookup only, never iterated).
+  auto& fast = fault_fast_[(reinterpret_cast<std::uintptr_t>(name) >> 3) % fault_fast_.size()];
+  if (fast.first == name) {
+    s = fast.second;
+  } else if (auto it = fault_cache_.find(name); it != fault_cache_.end()) {
     s = it->second;
+    fast = {name, s};
   } else {
     std::string key(name);
     auto [sit, inserted] = fault_sites_.try_emplace(key);

@@ -21,6 +21,7 @@
 
 #include <boost/context/fiber.hpp>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -406,6 +407,7 @@ class world {
   };
   std::unordered_map<std::string, site_state> fault_sites_;
   std::unordered_map<const char*, site_state*> fault_cache_;  // Lookup only, never iterated.
+  std::array<std::pair<const char*, site_state*>, 16> fault_fast_{};  // Direct-mapped on the pointer; lookup only.
   // Mutants and coverage.
   std::string mutant_;
   std::map<std::string, std::uint64_t, std::less<>> coverage_;
