@@ -89,6 +89,23 @@ def _on_signal(signum, _frame):
     raise SystemExit(128 + signum)
 
 
+def wait_cpu_s(p: subprocess.Popen, timeout_s: float) -> tuple[int, float]:
+    """Waits for the child like Popen.wait and returns (exit code, its CPU seconds, all threads).
+
+    os.wait4 reports the child's rusage; polling its exit every 5 ms costs
+    nothing measurable and keeps a timeout.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid == p.pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            return p.returncode, ru.ru_utime + ru.ru_stime
+        if time.monotonic() >= deadline:
+            raise subprocess.TimeoutExpired(p.args, timeout_s)
+        time.sleep(0.005)
+
+
 def wait_for_text(path: Path, text: str, proc: subprocess.Popen, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -135,7 +152,7 @@ class Bench:
                 core = spawn([self.core, "--endpoint-dir", ep, "--mode", "block", "--summary-json", summary,
                               "--bridge-wait-report", "0", "--start-after-hello", *extra], stdout=clog, stderr=subprocess.STDOUT)
                 try:
-                    rc = core.wait(timeout=timeout_s)
+                    rc, core_cpu_s = wait_cpu_s(core, timeout_s)
                 finally:
                     stop(core)
             if not summary.exists():
@@ -144,13 +161,20 @@ class Bench:
             if rc != 0 or s["lost"] != 0 or s["verdicts"] != s["offered"]:
                 raise RuntimeError(f"aegis-core run failed (exit {rc}, lost {s['lost']}, "
                                    f"verdicts {s['verdicts']} of {s['offered']}); see {d}")
+            # CPU per verdicted transaction, both processes and all their
+            # threads (libzmq's I/O threads included). Unlike a rate, it hardly
+            # depends on what else the machine runs: 2 cores / this = the
+            # throughput the pipeline could reach on an idle 2-core machine.
+            os.killpg(bridge.pid, signal.SIGTERM)
+            _, bridge_cpu_s = wait_cpu_s(bridge, 10)
+            s["cpu_ns_per_txn"] = (core_cpu_s + bridge_cpu_s) * 1e9 / max(1, s["verdicts"])
             return s
         finally:
             stop(bridge)
 
-    def ours_throughput(self, count: int) -> float:
+    def ours_throughput(self, count: int) -> tuple[float, float]:
         s = self.core_run(["--count", count, "--rate", "0"], timeout_s=120)
-        return float(s["throughput_per_s"])
+        return float(s["throughput_per_s"]), float(s["cpu_ns_per_txn"])
 
     def peer_throughput(self, count: int) -> float:
         d = self._run_dir()
@@ -183,7 +207,8 @@ class Bench:
                 "p999_us": s["latency_us"]["p999"], "max_us": s["latency_us"]["max"],
                 "offered": s["offered"], "produce_s": s["produce_s"],
                 "offered_per_s": s["offered"] / s["produce_s"] if s["produce_s"] > 0 else 0.0,
-                "verdicts_per_s": s["throughput_per_s"]}
+                "verdicts_per_s": s["throughput_per_s"], "cpu_ns_per_txn": s["cpu_ns_per_txn"],
+                "records_per_frame": s["verdicts"] / max(1, s["frames_sent"])}
 
     def pingpong_us(self) -> tuple[float, float]:
         d = self._run_dir()
@@ -234,18 +259,20 @@ def main(argv=None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     tmp = Path(tempfile.mkdtemp(prefix="aegis-e2e-", dir="/tmp"))  # short: ipc paths are limited to ~107 bytes
-    raw: dict = {"ours_per_s": [], "peer_per_s": [], "pingpong_p50_us": [], "pingpong_p99_us": [],
+    raw: dict = {"ours_per_s": [], "ours_cpu_ns_per_txn": [], "peer_per_s": [], "pingpong_p50_us": [], "pingpong_p99_us": [],
                  "latency": {str(r): [] for r in rates}}
     try:
         b = Bench(build, tmp, args.quick)
         print(f"bench_e2e: {args.reps} reps; throughput count {args.count} (peer {args.peer_count}); "
               f"rates {rates} for {args.duration:g} s each", flush=True)
         for rep in range(1, args.reps + 1):
-            ours = b.ours_throughput(args.count)
+            ours, cpu_ns = b.ours_throughput(args.count)
             peer = b.peer_throughput(args.peer_count)
             raw["ours_per_s"].append(ours)
+            raw["ours_cpu_ns_per_txn"].append(cpu_ns)
             raw["peer_per_s"].append(peer)
-            print(f"  rep {rep}: throughput ours {ours:,.0f}/s  peer {peer:,.0f}/s", flush=True)
+            print(f"  rep {rep}: throughput ours {ours:,.0f}/s ({cpu_ns:.0f} ns CPU per txn, core + bridge, "
+                  f"i.e. {2e9 / cpu_ns:,.0f}/s on 2 idle cores)  peer {peer:,.0f}/s", flush=True)
             pp50, pp99 = b.pingpong_us()
             raw["pingpong_p50_us"].append(pp50)
             raw["pingpong_p99_us"].append(pp99)
@@ -254,7 +281,8 @@ def main(argv=None) -> int:
                 lat = b.latency(rate, args.duration)
                 raw["latency"][str(rate)].append(lat)
                 print(f"  rep {rep}: rate {rate_label(rate):>4}/s  p50 {lat['p50_us']:.0f} us  p99 {lat['p99_us']:.0f} us  "
-                      f"p999 {lat['p999_us']:.0f} us  offered {lat['offered_per_s']:,.0f}/s  verdicts {lat['verdicts_per_s']:,.0f}/s", flush=True)
+                      f"p999 {lat['p999_us']:.0f} us  offered {lat['offered_per_s']:,.0f}/s  verdicts {lat['verdicts_per_s']:,.0f}/s  "
+                      f"{lat['records_per_frame']:.0f} records/frame", flush=True)
         raw["peer_messages_lost"] = b.peer_lost
         if b.peer_lost:
             print(f"  (the ack-less peer lost {b.peer_lost} messages over all reps; its rate counts what arrived)")
