@@ -490,6 +490,9 @@ TEST(Offloader, SendWindowHoldsTheBacklogInTheRingAndThenSendsFullFrames) {
   // may run at most send_window = 64 records ahead of the oldest unverdicted
   // one, so of 200 offloaded only 4 frames of 16 leave; once verdicts flow,
   // the backlog goes out in full frames and every transaction is verdicted.
+  // The 200 are offloaded before any bridge connects (a bound PUSH with no
+  // peer would block, so the pump holds them), so the backlog is whole when
+  // the first frame leaves: no frame depends on how fast the producer was.
   harness h([](offloader_config& c) {
     c.batch_max = 16;
     c.send_window = 64;
@@ -503,6 +506,8 @@ TEST(Offloader, SendWindowHoldsTheBacklogInTheRingAndThenSendsFullFrames) {
     for (std::size_t i = 0; i < f.header.count; ++i) vs.push_back({f.txn_at(i).seq, f.txn_at(i).t.txn_id, 0.25f, 1});
     return encode_verdict_frame(f.header.epoch, inc, vs);
   };
+  h.offload_n(1, 200);
+  EXPECT_EQ(h.off->counters().frames_sent, 0u) << "no bridge yet: nothing can leave";
   fake_bridge bridge(
       h.dir, 91,
       [&](fake_bridge& b, const decoded_frame& f) {
@@ -521,10 +526,9 @@ TEST(Offloader, SendWindowHoldsTheBacklogInTheRingAndThenSendsFullFrames) {
         held.clear();
       });
   ASSERT_TRUE(h.await_incarnations(1));
-  h.offload_n(1, 200);
   ASSERT_TRUE(wait_until([&] { return bridge.records_received() >= 64; }));
-  // Everything was offloaded before the wait: without the window all 200
-  // would have left in the pump's first iteration.
+  // Everything was offloaded before the bridge connected: without the window
+  // all 200 would have left as soon as it did.
   EXPECT_EQ(bridge.records_received(), 64u);
   EXPECT_EQ(h.off->counters().frames_sent, 4u);
   EXPECT_EQ(h.off->counters().ring_depth, 200u) << "the backlog waits in the ring";
