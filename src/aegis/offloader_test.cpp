@@ -526,7 +526,9 @@ TEST(Offloader, SendWindowHoldsTheBacklogInTheRingAndThenSendsFullFrames) {
         held.clear();
       });
   ASSERT_TRUE(h.await_incarnations(1));
-  ASSERT_TRUE(wait_until([&] { return bridge.records_received() >= 64; }));
+  // The pump counts a frame after zmq_send returns, so the peer can hold the
+  // frame before the counter moves: wait for both.
+  ASSERT_TRUE(wait_until([&] { return bridge.records_received() >= 64 && h.off->counters().frames_sent >= 4; }));
   // Everything was offloaded before the bridge connected: without the window
   // all 200 would have left as soon as it did.
   EXPECT_EQ(bridge.records_received(), 64u);
