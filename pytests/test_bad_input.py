@@ -161,6 +161,9 @@ class _Live:
     (["--endpoint-dir", "D", "--count", "5", "--duration", "1s"], "excludes"),
     (["--endpoint-dir", "D", "--no-such-flag"], "no-such-flag"),
     (["--endpoint-dir", "D", "--retransmit-timeout", "0"], "--retransmit-timeout must be positive"),
+    (["--endpoint-dir", "D", "--pump-nap", "0"], "--pump-nap must be positive"),
+    (["--endpoint-dir", "D", "--sched-slice", "50us"], "--sched-slice must be 0 or 100us..100ms"),
+    (["--endpoint-dir", "D", "--realtime-priority", "100"], "--realtime-priority"),
 ])
 def test_core_bad_flags_exit_2(core, args, expect):
     p = _run([core, *args])
@@ -374,9 +377,46 @@ def test_sim_bad_input_exit_64(sim, args, expect):
 @pytest.mark.parametrize("args, expect", [
     ([], "the following arguments are required"),
     (["--offload", "tcp//x", "--verdicts", "ipc:///tmp/v"], "is not a ZeroMQ endpoint"),
+    (["--offload", "ipc:///tmp/o", "--verdicts", "ipc:///tmp/v", "--sched-slice", "10us"], "must be 0 or 100us..100ms"),
+    (["--offload", "ipc:///tmp/o", "--verdicts", "ipc:///tmp/v", "--realtime-priority", "100"], "outside 0..99"),
 ])
 def test_bridge_bad_flags_exit_2(args, expect):
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     p = _run([PYTHON, "-m", "aegis_bridge", *args], env=env)
     _assert_exit(p, 2)
     _one_line_error(p.stderr, expect, "aegis-bridge:")
+
+
+# --- SCHED_FIFO refused (exit 3 / 2) -----------------------------------------------------------------
+
+def _as_unprivileged(argv):
+    """argv run as nobody with no RLIMIT_RTPRIO allowance, or None when that cannot be arranged."""
+    if os.geteuid() != 0:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_RTPRIO)
+        return argv if hard == 0 else None
+    if shutil.which("setpriv") is None or shutil.which("prlimit") is None:
+        return None
+    return ["prlimit", "--rtprio=0", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+
+
+def test_core_realtime_priority_refused_exit_3(core, short_dir):
+    os.chown(short_dir, 65534, 65534) if os.geteuid() == 0 else None
+    argv = _as_unprivileged([core, "--endpoint-dir", short_dir / "ep", "--count", "1", "--realtime-priority", "10"])
+    if argv is None:
+        pytest.skip("cannot run the core without SCHED_FIFO rights here")
+    p = _run(argv)
+    _assert_exit(p, 3)
+    _one_line_error(p.stderr, "--realtime-priority 10: cannot switch to SCHED_FIFO", "aegis-core:")
+
+
+def test_bridge_realtime_priority_refused_exit_2():
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    argv = _as_unprivileged([PYTHON, "-m", "aegis_bridge", "--offload", "ipc:///tmp/aegis-rt-o",
+                             "--verdicts", "ipc:///tmp/aegis-rt-v", "--realtime-priority", "10"])
+    if argv is None:
+        pytest.skip("cannot run the bridge without SCHED_FIFO rights here")
+    p = _run(argv, env=env)
+    _assert_exit(p, 2)
+    _one_line_error(p.stderr, "--realtime-priority 10: cannot switch to SCHED_FIFO", "aegis-bridge:")

@@ -19,6 +19,11 @@ What it measures, each repetition alternating ours and the peer in the same run:
     (id-1)/rate, latency = verdict time - timestamp_ns), so a producer that
     falls behind shows up as latency. Floor: the raw libzmq ipc PUSH/PULL
     ping-pong round trip (bench/e2e_pingpong), one rep per repetition.
+    Both processes run with their defaults (SCHED_OTHER, 100 us EEVDF slice).
+  * latency, real-time: the same rates with core and bridge at
+    --realtime-priority (SCHED_FIFO), beside the ping-pong also run at
+    SCHED_FIFO; rows named *_fifo. Only where this user may use SCHED_FIFO
+    (root, CAP_SYS_NICE or ulimit -r); --realtime 0 skips them.
 Reported values are medians over repetitions. Rows are appended to --json;
 every raw repetition goes to bench-e2e.json beside it.
 
@@ -136,7 +141,7 @@ class Bench:
         d.mkdir(mode=0o700)
         return d
 
-    def core_run(self, extra: list[str], timeout_s: float) -> dict:
+    def core_run(self, extra: list[str], timeout_s: float, bridge_extra: tuple = ()) -> dict:
         """One aegis-core run into a fresh real bridge (started and connected first)."""
         d = self._run_dir()
         ep = d / "ep"
@@ -144,7 +149,7 @@ class Bench:
         bridge_log = d / "bridge.log"
         with open(bridge_log, "w") as blog:
             bridge = spawn([PYTHON, "-m", "aegis_bridge", "--offload", f"ipc://{ep}/offload.sock",
-                            "--verdicts", f"ipc://{ep}/verdicts.sock"], stdout=blog, stderr=subprocess.STDOUT)
+                            "--verdicts", f"ipc://{ep}/verdicts.sock", *bridge_extra], stdout=blog, stderr=subprocess.STDOUT)
         try:
             wait_for_text(bridge_log, "incarnation", bridge, 60)
             summary = d / "summary.json"
@@ -200,9 +205,10 @@ class Bench:
         finally:
             stop(pull)
 
-    def latency(self, rate: int, duration_s: float) -> dict:
-        s = self.core_run(["--rate", rate, "--duration", f"{int(duration_s * 1000)}ms"],
-                          timeout_s=duration_s + 120)
+    def latency(self, rate: int, duration_s: float, fifo: int = 0) -> dict:
+        rt = ("--realtime-priority", fifo) if fifo else ()
+        s = self.core_run(["--rate", rate, "--duration", f"{int(duration_s * 1000)}ms", *rt],
+                          timeout_s=duration_s + 120, bridge_extra=rt)
         return {"p50_us": s["latency_us"]["p50"], "p99_us": s["latency_us"]["p99"],
                 "p999_us": s["latency_us"]["p999"], "max_us": s["latency_us"]["max"],
                 "offered": s["offered"], "produce_s": s["produce_s"],
@@ -210,13 +216,25 @@ class Bench:
                 "verdicts_per_s": s["throughput_per_s"], "cpu_ns_per_txn": s["cpu_ns_per_txn"],
                 "records_per_frame": s["verdicts"] / max(1, s["frames_sent"])}
 
-    def pingpong_us(self) -> tuple[float, float]:
+    def pingpong_us(self, fifo: int = 0) -> tuple[float, float]:
         d = self._run_dir()
         rts = 5000 if self.quick else 20000
+        sched = (lambda: os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo))) if fifo else None
         out = subprocess.run([str(self.pingpong), "--dir", str(d), "--round-trips", str(rts), "--reps", "1"],
-                             check=True, capture_output=True, text=True, timeout=120, start_new_session=True).stdout
+                             check=True, capture_output=True, text=True, timeout=120, start_new_session=True,
+                             preexec_fn=sched).stdout
         r = json.loads(out)
         return r["rtt_ns_p50"][0] / 1000.0, r["rtt_ns_p99"][0] / 1000.0
+
+
+def fifo_allowed(priority: int) -> bool:
+    """Whether this user may switch to SCHED_FIFO at `priority` (tried in a child, which then exits)."""
+    try:
+        subprocess.run([PYTHON, "-c", f"import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param({priority}))"],
+                       check=True, capture_output=True, timeout=30)
+        return True
+    except (subprocess.CalledProcessError, OSError):
+        return False
 
 
 def rate_label(rate: int) -> str:
@@ -249,18 +267,24 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per open-loop latency run")
     ap.add_argument("--rates", default="10000,50000,100000,1000000")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 rep, small counts, 1 s per rate")
+    ap.add_argument("--realtime", type=int, default=10, metavar="PRIO",
+                    help="also measure latency with core and bridge at SCHED_FIFO PRIO (rows *_fifo) when allowed; 0 = skip")
     args = ap.parse_args(argv)
     if args.quick:
         args.reps, args.count, args.peer_count, args.duration = 1, 300_000, 100_000, 1.0
     build = Path(args.build).resolve()
     json_path = Path(args.json) if args.json else build / "bench-results.json"
     rates = [int(r) for r in args.rates.split(",")]
+    fifo = args.realtime if args.realtime and fifo_allowed(args.realtime) else 0
+    if args.realtime and not fifo:
+        print(f"bench_e2e: SCHED_FIFO not allowed for this user: the *_fifo latency rows are skipped", flush=True)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     tmp = Path(tempfile.mkdtemp(prefix="aegis-e2e-", dir="/tmp"))  # short: ipc paths are limited to ~107 bytes
     raw: dict = {"ours_per_s": [], "ours_cpu_ns_per_txn": [], "peer_per_s": [], "pingpong_p50_us": [], "pingpong_p99_us": [],
-                 "latency": {str(r): [] for r in rates}}
+                 "latency": {str(r): [] for r in rates}, "pingpong_fifo_p50_us": [], "pingpong_fifo_p99_us": [],
+                 "latency_fifo": {str(r): [] for r in rates}, "fifo_priority": fifo}
     try:
         b = Bench(build, tmp, args.quick)
         print(f"bench_e2e: {args.reps} reps; throughput count {args.count} (peer {args.peer_count}); "
@@ -283,6 +307,17 @@ def main(argv=None) -> int:
                 print(f"  rep {rep}: rate {rate_label(rate):>4}/s  p50 {lat['p50_us']:.0f} us  p99 {lat['p99_us']:.0f} us  "
                       f"p999 {lat['p999_us']:.0f} us  offered {lat['offered_per_s']:,.0f}/s  verdicts {lat['verdicts_per_s']:,.0f}/s  "
                       f"{lat['records_per_frame']:.0f} records/frame", flush=True)
+            if fifo:
+                pp50, pp99 = b.pingpong_us(fifo)
+                raw["pingpong_fifo_p50_us"].append(pp50)
+                raw["pingpong_fifo_p99_us"].append(pp99)
+                print(f"  rep {rep}: SCHED_FIFO {fifo}: zmq ipc ping-pong rtt p50 {pp50:.1f} us  p99 {pp99:.1f} us", flush=True)
+                for rate in rates:
+                    lat = b.latency(rate, args.duration, fifo)
+                    raw["latency_fifo"][str(rate)].append(lat)
+                    print(f"  rep {rep}: SCHED_FIFO rate {rate_label(rate):>4}/s  p50 {lat['p50_us']:.0f} us  "
+                          f"p99 {lat['p99_us']:.0f} us  p999 {lat['p999_us']:.0f} us  offered {lat['offered_per_s']:,.0f}/s  "
+                          f"{lat['records_per_frame']:.0f} records/frame", flush=True)
         raw["peer_messages_lost"] = b.peer_lost
         if b.peer_lost:
             print(f"  (the ack-less peer lost {b.peer_lost} messages over all reps; its rate counts what arrived)")
@@ -303,6 +338,15 @@ def main(argv=None) -> int:
                         "zmq_ipc_pingpong_rtt_p99", pp99, "lower"))
         rows.append(row(name, "offered_txn_per_s", "txn/s", med(r["offered_per_s"] for r in runs),
                         "target_rate", float(rate), "higher"))
+    if fifo:
+        fp50, fp99 = med(raw["pingpong_fifo_p50_us"]), med(raw["pingpong_fifo_p99_us"])
+        for rate in rates:
+            runs = raw["latency_fifo"][str(rate)]
+            name = f"e2e_latency_{rate_label(rate)}_fifo"
+            rows.append(row(name, "offload_to_verdict_p50", "us", med(r["p50_us"] for r in runs),
+                            "zmq_ipc_pingpong_rtt_p50_fifo", fp50, "lower"))
+            rows.append(row(name, "offload_to_verdict_p99", "us", med(r["p99_us"] for r in runs),
+                            "zmq_ipc_pingpong_rtt_p99_fifo", fp99, "lower"))
     print(f"{'name':<20} {'metric':<24} {'unit':<6} {'ours':>12}  {'peer':<26} {'peer value':>12}  {'ratio':>7}")
     for r in rows:
         print(f"{r['name']:<20} {r['metric']:<24} {r['unit']:<6} {r['ours']:>12,.1f}  {r['peer']:<26} "

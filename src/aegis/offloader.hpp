@@ -120,6 +120,10 @@ struct offloader_config {
   /// entry, >= batch_max. When the bridge falls behind, sending pauses here
   /// and the backlog waits in the ring, so the next frames go out full.
   std::size_t send_window = 8192;
+  /// How long an idle pump naps without asking producers to ring the
+  /// doorbell (their hot path then never makes a system call). Each nap is a
+  /// timed wake-up; the batching interval at low rates. > 0.
+  ns_t nap_ns = 50'000;
   std::uint64_t epoch = 0;                   ///< Non-zero; random per core start.
   socket_options offload_socket;             ///< PUSH options.
   socket_options verdict_socket;             ///< PULL options (max_msg_bytes -1 becomes max_frame_bytes).
@@ -196,8 +200,6 @@ class offloader {
   /// First and largest back-off after a send that would block or failed.
   static constexpr ns_t send_backoff_min_ns = 1'000'000;
   static constexpr ns_t send_backoff_max_ns = 16'000'000;
-  /// A nap: how long an idle pump sleeps without asking producers to ring.
-  static constexpr ns_t nap_ns = 50'000;
   /// Idle naps in a row before the pump sleeps deeply (doorbell armed).
   static constexpr int naps_before_deep_sleep = 20;
   /// Frames sent or received per pump iteration before looking at the rest.
@@ -350,6 +352,7 @@ class offloader {
     if (c.epoch == 0) throw std::invalid_argument("offloader epoch must be non-zero");
     if (c.batch_max == 0 || c.batch_max > max_records) throw std::invalid_argument("batch_max must be in 1..1024");
     if (c.send_window < c.batch_max) throw std::invalid_argument("send_window must be at least batch_max");
+    if (c.nap_ns <= 0) throw std::invalid_argument("nap_ns must be positive");
     if (c.retransmit_timeout_ns <= 0) throw std::invalid_argument("retransmit timeout must be positive");
     if (c.ttl_ns < 0) throw std::invalid_argument("ttl must be >= 0");
     if (c.verdict_socket.max_msg_bytes < 0) c.verdict_socket.max_msg_bytes = static_cast<std::int64_t>(max_frame_bytes);
@@ -726,7 +729,7 @@ class offloader {
   // announcing it, so producers never pay for a doorbell system call at
   // steady rates (a nap costs the pump one timed poll; a doorbell costs the
   // producer a write(2) and often a preemption by the woken pump). After
-  // `naps_before_deep_sleep` naps in a row found nothing, it announces a deep
+  // `naps_before_deep_sleep` naps (`nap_ns` each) in a row found nothing, it announces a deep
   // sleep and producers ring the doorbell for the next transaction.
   void idle(ns_t now) {
     const ns_t deadline = next_deadline(now);
@@ -739,7 +742,7 @@ class offloader {
     }
     if (idle_naps_ < naps_before_deep_sleep) {
       ++idle_naps_;
-      env_.wait(verdict_sock_, bell_, std::min(deadline, deadline_after(now, nap_ns)));
+      env_.wait(verdict_sock_, bell_, std::min(deadline, deadline_after(now, cfg_.nap_ns)));
       return;
     }
     sleeping_.store(1, std::memory_order_relaxed);

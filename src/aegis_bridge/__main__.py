@@ -17,6 +17,7 @@ import zmq
 
 from .bridge import Bridge, BridgeConfig, log, write_stats_json
 from .model import ModelError, load_model
+from .sched import SLICE_MAX_S, SLICE_MIN_S, apply_scheduling, describe_scheduling
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m)\s*$")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
@@ -30,6 +31,16 @@ def parse_duration(text: str) -> float:
     seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"'{text}' must be positive")
+    return seconds
+
+
+def _slice(text: str) -> float:
+    """--sched-slice: 0 (kernel default) or a duration in 100us..100ms."""
+    if text.strip() == "0":
+        return 0.0
+    seconds = parse_duration(text)
+    if not SLICE_MIN_S - 1e-12 <= seconds <= SLICE_MAX_S + 1e-12:
+        raise argparse.ArgumentTypeError(f"'{text}' must be 0 or 100us..100ms")
     return seconds
 
 
@@ -67,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--heartbeat", type=parse_duration, default=0.2, help="HELLO interval, e.g. 200ms")
     ap.add_argument("--model", help="weights JSON, or a pickled scikit-learn model (.pkl); default: shipped")
     ap.add_argument("--stats-json", help="write the final counters here on a clean exit")
+    ap.add_argument("--sched-slice", type=_slice, default=100e-6,
+                    help="scheduler slice (EEVDF, Linux 6.6+) the bridge's threads ask for; shorter wakes sooner; "
+                         "0 = kernel default (default 100us)")
+    ap.add_argument("--realtime-priority", type=_int_range(0, 99), default=0,
+                    help="run SCHED_FIFO at this priority (needs CAP_SYS_NICE or ulimit -r); 0 = off")
     ap.add_argument("--hook-stop-before-send", type=_int_range(0, 1 << 62), default=0, metavar="N",
                     help="TEST HOOK: SIGSTOP self after receiving N TXN frames, before sending their verdicts")
     return ap
@@ -79,6 +95,13 @@ def main(argv=None) -> int:
     except ModelError as e:
         print(f"aegis-bridge: error: {e}", file=sys.stderr)
         return 2
+    # Before the ZeroMQ context exists: its I/O thread inherits the policy.
+    err = apply_scheduling(args.sched_slice, args.realtime_priority)
+    if err and args.realtime_priority:
+        print(f"aegis-bridge: error: --realtime-priority {args.realtime_priority}: {err}", file=sys.stderr)
+        return 2
+    if err:
+        log(f"warning: --sched-slice: {err}; running with the kernel's default")
     config = BridgeConfig(offload=args.offload, verdicts=args.verdicts, batch_max=args.batch_max,
                           heartbeat_s=args.heartbeat, hook_stop_before_send=args.hook_stop_before_send)
     bridge = Bridge(config, model)
@@ -107,7 +130,7 @@ def main(argv=None) -> int:
             return 2
     log(f"incarnation {bridge.incarnation:#018x} pid {os.getpid()} model {model.name} "
         f"offload {args.offload} verdicts {args.verdicts} batch-max {args.batch_max} "
-        f"heartbeat {args.heartbeat * 1000:g}ms"
+        f"heartbeat {args.heartbeat * 1000:g}ms scheduling {describe_scheduling()}"
         + (f" metrics http://127.0.0.1:{server.port}/metrics" if server else ""))
     try:
         stats = bridge.run()

@@ -41,6 +41,7 @@
 
 #include "aegis/metrics.hpp"
 #include "aegis/os_offloader.hpp"
+#include "aegis/sched.hpp"
 #include "core/duration.hpp"
 #include "core/ledger.hpp"
 #include "core/payment_stream.hpp"
@@ -83,6 +84,10 @@ struct options {
   std::string endpoint_group;                   // --endpoint-group: DIR is 0770 and this group's (docs/THREAT_MODEL.md)
   ns_t bridge_wait_report_ns = 5'000'000'000;  // --bridge-wait-report: stderr line while no bridge has said HELLO
   bool start_after_hello = false;              // --start-after-hello: producers (and the schedule) wait for a bridge
+  ns_t pump_nap_ns = 100'000;                   // --pump-nap: offloader_config::nap_ns
+  ns_t pace_quantum_ns = 100'000;               // --pace-quantum: least time between a producer's paced sleeps
+  ns_t warmup_ns = 0;                           // --latency-warmup: payments due this early are not in latency_us
+  aegis::sched_request sched{.slice_ns = 100'000, .fifo_priority = 0};  // --sched-slice, --realtime-priority
 };
 
 // CLI11 validator for our duration syntax.
@@ -209,6 +214,15 @@ int run(const options& o) {
   }
 #endif
 
+  // Before the ZeroMQ context and every thread: they all inherit it.
+  if (const std::string err = aegis::apply_scheduling(o.sched); !err.empty()) {
+    if (o.sched.fifo_priority != 0) {
+      fmt::print(stderr, "aegis-core: --realtime-priority {}: {}\n", o.sched.fifo_priority, err);
+      return exit_startup;
+    }
+    fmt::print(stderr, "aegis-core: warning: --sched-slice: {}; running with the kernel's default\n", err);
+  }
+
   aegis::zmq_env env;
   aegis::offloader_config cfg;
   cfg.mode = o.mode == "drop" ? aegis::admission::drop : aegis::admission::block;
@@ -220,6 +234,7 @@ int run(const options& o) {
   cfg.block_deadline_ns = o.block_deadline_ns;
   cfg.batch_max = o.batch_max;
   cfg.send_window = std::max(o.send_window, o.batch_max);
+  cfg.nap_ns = o.pump_nap_ns;
   cfg.epoch = random_epoch();
   // Enough frames queued per pipe for a whole ring at small batches.
   cfg.offload_socket.send_hwm = 4096;
@@ -228,6 +243,9 @@ int run(const options& o) {
   aegis::core::ledger ledger;
   aegis::latency_histogram latency;
   std::atomic<ns_t> last_fate_ns{0};
+  // Payments stamped before this are verdicted and counted as usual but left
+  // out of the latency percentiles (--latency-warmup); set once the schedule starts.
+  std::atomic<ns_t> latency_from_ns{o.warmup_ns > 0 ? aegis::no_deadline : 0};
   std::optional<aegis::os_offloader> off;
   try {
     off.emplace(env, cfg, [&](const aegis::txn& t, std::uint64_t, aegis::fate f, const aegis::verdict* v, ns_t) {
@@ -235,7 +253,9 @@ int run(const options& o) {
       // (a read costs ~60 ns on a kvm-clock VM, as much as the rest of this).
       const ns_t now = v != nullptr ? v->received_ns : env.now_ns();
       ledger.terminal(t.txn_id, f);
-      if (f == aegis::fate::verdict) latency.record(now - t.timestamp_ns);
+      if (f == aegis::fate::verdict && t.timestamp_ns >= latency_from_ns.load(std::memory_order_relaxed)) {
+        latency.record(now - t.timestamp_ns);
+      }
       last_fate_ns.store(now, std::memory_order_relaxed);
     });
   } catch (const std::exception& e) {
@@ -256,6 +276,7 @@ int run(const options& o) {
   fmt::print("offload: {}\nverdicts: {}\n", cfg.offload_endpoint, cfg.verdict_endpoint);
   fmt::print("epoch: {:#018x}\nmode: {}\nring_capacity: {}\npid: {}\n", cfg.epoch, o.mode, cfg.ring_capacity, ::getpid());
   if (metrics) fmt::print("metrics: http://127.0.0.1:{}/metrics\n", metrics->port());
+  fmt::print("scheduling: {}\n", aegis::describe_scheduling());
   std::fflush(stdout);
 
   const aegis::core::payment_stream stream(o.seed, o.high_risk_share);
@@ -321,6 +342,7 @@ int run(const options& o) {
   std::atomic<std::uint64_t> next_id{0};
   std::atomic<std::uint64_t> generated{0};
   const ns_t start_ns = env.now_ns();
+  if (o.warmup_ns > 0) latency_from_ns.store(aegis::deadline_after(start_ns, o.warmup_ns));
   const ns_t period_ns = o.rate > 0 ? static_cast<ns_t>(1e9 / o.rate) : 0;
   const ns_t end_ns = o.duration_ns ? aegis::deadline_after(start_ns, *o.duration_ns) : aegis::no_deadline;
   std::vector<std::thread> producers;
@@ -334,6 +356,7 @@ int run(const options& o) {
       // intended times, so lateness shows up as latency. Flat out, the
       // payment time is refreshed every 16 payments.
       ns_t now = env.now_ns();
+      ns_t last_wake = 0;
       std::uint64_t made = 0;
       for (;;) {
         if (g_stop_requested.load(std::memory_order_relaxed)) return;
@@ -346,8 +369,15 @@ int run(const options& o) {
           if (due > now) {
             now = env.now_ns();
             if (due > now) {
-              env.sleep_until_ns(due);
-              now = due;
+              // Sleeps are at least --pace-quantum apart; what fell due
+              // meanwhile goes out on waking, back to back, still stamped
+              // with its intended time (so the wait counts as latency). On
+              // this class of VM a timed sleep costs ~20 us of CPU and
+              // overshoots by ~50 us, and one per payment at 50k/s took half
+              // a core from the pipeline being measured.
+              const ns_t wake = std::max(due, aegis::deadline_after(last_wake, o.pace_quantum_ns));
+              env.sleep_until_ns(wake);
+              now = last_wake = wake;
             }
           }
         } else {
@@ -450,6 +480,7 @@ int run(const options& o) {
   j["ledger_conflicts"] = tally.conflicts;
   j["stopped_by_signal"] = g_stop_requested.load();
   j["produce_s"] = static_cast<double>(produced_ns - start_ns) / 1e9;
+  j["latency_warmup_s"] = static_cast<double>(o.warmup_ns) / 1e9;
   j["drain_s"] = static_cast<double>(drained_ns - produced_ns) / 1e9;
   j["exit_code"] = code;
   j["config"] = {{"ring_capacity", o.ring_capacity},
@@ -461,6 +492,9 @@ int run(const options& o) {
                  {"ttl_ns", o.ttl_ns},
                  {"batch_max", o.batch_max},
                  {"send_window", cfg.send_window},
+                 {"pump_nap_ns", o.pump_nap_ns},
+                 {"pace_quantum_ns", o.pace_quantum_ns},
+                 {"scheduling", aegis::describe_scheduling()},
                  {"seed", o.seed},
                  {"high_risk_share", o.high_risk_share},
                  {"endpoint_dir", dir.string()}};
@@ -562,6 +596,21 @@ int main(int argc, char** argv) {
   app.add_flag("--start-after-hello", o.start_after_hello,
                "Start the producers (and the --rate schedule) only once a bridge has sent HELLO (benchmarks)");
   app.add_option("--fiu-fifo", o.fiu_fifo, "Enable fiu-ctrl: control fifo PREFIX (fiu-ctrl -f PREFIX ... PID)");
+  std::string pump_nap = "100us", pace_quantum = "100us", sched_slice = "100us", latency_warmup = "0";
+  app.add_option("--latency-warmup", latency_warmup,
+                 "Leave payments due in the first DURATION of the run out of latency_us (they are still offloaded and counted)")
+      ->check(is_duration);
+  app.add_option("--pump-nap", pump_nap, "How long an idle pump naps before looking at the ring again (the batching interval at low rates)")
+      ->check(is_duration);
+  app.add_option("--pace-quantum", pace_quantum,
+                 "--rate: least time between a producer's sleeps; payments due meanwhile go out together (0 = sleep per payment)")
+      ->check(is_duration);
+  app.add_option("--sched-slice", sched_slice,
+                 "Scheduler slice (EEVDF, Linux 6.6+) every thread asks for, 100us..100ms; shorter wakes sooner; 0 = kernel default")
+      ->check(is_duration);
+  app.add_option("--realtime-priority", o.sched.fifo_priority,
+                 "Run every thread SCHED_FIFO at this priority (1-99; needs CAP_SYS_NICE or ulimit -r); 0 = off")
+      ->check(CLI::Range(0, 99));
 
   try {
     app.parse(argc, argv);
@@ -587,6 +636,18 @@ int main(int argc, char** argv) {
   if (!block_deadline.empty()) o.block_deadline_ns = duration_or_die(block_deadline);
   if (metrics_port >= 0) o.metrics_port = metrics_port;
   o.bridge_wait_report_ns = duration_or_die(wait_report);
+  o.pump_nap_ns = duration_or_die(pump_nap);
+  if (o.pump_nap_ns == 0) {
+    fmt::print(stderr, "aegis-core: --pump-nap must be positive\n");
+    return exit_usage;
+  }
+  o.pace_quantum_ns = duration_or_die(pace_quantum);
+  o.warmup_ns = duration_or_die(latency_warmup);
+  o.sched.slice_ns = duration_or_die(sched_slice);
+  if (o.sched.slice_ns != 0 && (o.sched.slice_ns < 100'000 || o.sched.slice_ns > 100'000'000)) {
+    fmt::print(stderr, "aegis-core: --sched-slice must be 0 or 100us..100ms\n");
+    return exit_usage;
+  }
 
   // Block the stop signals before any thread starts, so only the watcher takes them.
   sigset_t set;
