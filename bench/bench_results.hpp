@@ -33,16 +33,24 @@ struct result_row {
   std::string peer;        ///< The peer's name, e.g. "boost::lockfree::spsc_queue".
   double peer_value = 0;   ///< The peer's median in the same run.
   better direction = better::higher;  ///< Serialised as `better`.
+  /// Median of per-repetition ours / peer, when the benchmark pairs its
+  /// repetitions (0: not paired, ratio() is ours / peer_value).
+  double paired = 0;
 
-  /// ours / peer_value (0 when the peer measured 0).
-  double ratio() const noexcept { return peer_value != 0 ? ours / peer_value : 0.0; }
+  /// The paired ratio if there is one, else ours / peer_value (0 when the peer measured 0).
+  double ratio() const noexcept {
+    if (paired != 0) return paired;
+    return peer_value != 0 ? ours / peer_value : 0.0;
+  }
 };
 
 /// The row as the JSON object the file holds.
 inline nlohmann::json to_json(const result_row& r) {
-  return nlohmann::json{{"name", r.name},       {"metric", r.metric}, {"unit", r.unit},
-                        {"ours", r.ours},       {"peer", r.peer},     {"peer_value", r.peer_value},
-                        {"ratio", r.ratio()},   {"better", r.direction == better::higher ? "higher" : "lower"}};
+  nlohmann::json j{{"name", r.name},       {"metric", r.metric}, {"unit", r.unit},
+                   {"ours", r.ours},       {"peer", r.peer},     {"peer_value", r.peer_value},
+                   {"ratio", r.ratio()},   {"better", r.direction == better::higher ? "higher" : "lower"}};
+  if (r.paired != 0) j["ratio_of_medians"] = r.peer_value != 0 ? r.ours / r.peer_value : 0.0;
+  return j;
 }
 
 /// Appends `rows` to the JSON array at `path`, creating the file if needed.

@@ -290,29 +290,50 @@ struct item_results {
   std::map<std::string, series> by_metric;  // metric -> queue -> per-rep values
 };
 
-template <class T, std::size_t Capacity, class Q>
-void run_one_queue(const bench_config& cfg, const tsc_timer& timer, item_results& out, std::uint64_t tp_items,
-                   std::uint64_t pp_rounds, std::uint64_t tpush_items) {
-  const std::string q = Q::name;
-  out.by_metric["throughput"][q].push_back(measure_throughput<Q, T>(cfg, tp_items));
-  auto rtt = measure_pingpong<Q, T>(cfg, timer, pp_rounds);
-  out.by_metric["pingpong_rtt_p50"][q].push_back(aegis::bench::percentile(rtt, 0.50));
-  out.by_metric["pingpong_rtt_p99"][q].push_back(aegis::bench::percentile(rtt, 0.99));
-  auto tp = measure_try_push<Q, T>(cfg, timer, tpush_items);
-  out.by_metric["try_push_p50"][q].push_back(aegis::bench::percentile(tp, 0.50));
-  out.by_metric["try_push_p99"][q].push_back(aegis::bench::percentile(tp, 0.99));
-}
-
-/// One repetition for item type T: ours, boost, moodycamel, in that order.
+/// One repetition for item type T. Each measurement runs for ours, boost
+/// and moodycamel back to back before the next measurement starts, so the
+/// three values a per-repetition ratio compares are taken seconds apart, not
+/// a whole repetition apart: on a VM whose vCPUs the host moves between
+/// cores, the cost of a cache-line transfer (and with it every queue's
+/// throughput) can change several-fold from one minute to the next.
 template <class T, std::size_t Capacity>
 void run_repetition(const bench_config& cfg, const tsc_timer& timer, item_results& out) {
+  using Ours = ours_queue<T, Capacity>;
+  using Boost = boost_queue<T, Capacity>;
+  using Moody = moodycamel_queue<T, Capacity>;
   const std::uint64_t div = cfg.quick ? 10 : 1;
   const std::uint64_t tp_items = (std::is_same_v<T, std::uint64_t> ? 20'000'000 : 4'000'000) / div;
   const std::uint64_t pp_rounds = 100'000 / div;
   const std::uint64_t tpush_items = 1'000'000 / div;
-  run_one_queue<T, Capacity, ours_queue<T, Capacity>>(cfg, timer, out, tp_items, pp_rounds, tpush_items);
-  run_one_queue<T, Capacity, boost_queue<T, Capacity>>(cfg, timer, out, tp_items, pp_rounds, tpush_items);
-  run_one_queue<T, Capacity, moodycamel_queue<T, Capacity>>(cfg, timer, out, tp_items, pp_rounds, tpush_items);
+  auto& tp = out.by_metric["throughput"];
+  tp[Ours::name].push_back(measure_throughput<Ours, T>(cfg, tp_items));
+  tp[Boost::name].push_back(measure_throughput<Boost, T>(cfg, tp_items));
+  tp[Moody::name].push_back(measure_throughput<Moody, T>(cfg, tp_items));
+  const auto pingpong = [&](const std::string& q, std::vector<double> rtt) {
+    out.by_metric["pingpong_rtt_p50"][q].push_back(aegis::bench::percentile(rtt, 0.50));
+    out.by_metric["pingpong_rtt_p99"][q].push_back(aegis::bench::percentile(rtt, 0.99));
+  };
+  pingpong(Ours::name, measure_pingpong<Ours, T>(cfg, timer, pp_rounds));
+  pingpong(Boost::name, measure_pingpong<Boost, T>(cfg, timer, pp_rounds));
+  pingpong(Moody::name, measure_pingpong<Moody, T>(cfg, timer, pp_rounds));
+  const auto try_push = [&](const std::string& q, std::vector<double> ns) {
+    out.by_metric["try_push_p50"][q].push_back(aegis::bench::percentile(ns, 0.50));
+    out.by_metric["try_push_p99"][q].push_back(aegis::bench::percentile(ns, 0.99));
+  };
+  try_push(Ours::name, measure_try_push<Ours, T>(cfg, timer, tpush_items));
+  try_push(Boost::name, measure_try_push<Boost, T>(cfg, timer, tpush_items));
+  try_push(Moody::name, measure_try_push<Moody, T>(cfg, timer, tpush_items));
+}
+
+/// Median over repetitions of ours / peer within each repetition. Robust to
+/// the machine drifting between repetitions, which the ratio of the two
+/// medians is not.
+double paired_ratio(const std::vector<double>& ours, const std::vector<double>& peer) {
+  std::vector<double> r;
+  for (std::size_t i = 0; i < ours.size() && i < peer.size(); ++i) {
+    if (peer[i] != 0) r.push_back(ours[i] / peer[i]);
+  }
+  return r.empty() ? 0.0 : aegis::bench::median(r);
 }
 
 const std::vector<metric_spec>& metric_specs() {
@@ -368,7 +389,7 @@ int main(int argc, char** argv) {
   const std::string ours = ours_queue<std::uint64_t, 2>::name;
   const std::vector<std::string> peers{boost_queue<std::uint64_t, 2>::name, moodycamel_queue<std::uint64_t, 2>::name};
   std::vector<aegis::bench::result_row> rows;
-  fmt::print("\nmedians of {} alternating runs; ratio = ours / peer\n", cfg.reps);
+  fmt::print("\nmedians of {} alternating runs; ratio = median over repetitions of ours / peer in that repetition\n", cfg.reps);
   fmt::print("{:<22} {:<17} {:>11} {:>11} {:>6} {:>11} {:>6}  {}\n", "name", "metric", "ours", "boost", "ratio",
              "moodycamel", "ratio", "better");
   std::vector<const item_results*> ran;
@@ -381,7 +402,8 @@ int main(int argc, char** argv) {
       std::string line = fmt::format("{:<22} {:<17} {:>11}", ir->name, spec.metric, human(ours_v, spec.unit));
       for (const auto& peer : peers) {
         aegis::bench::result_row row{ir->name, spec.metric, spec.unit, ours_v, peer,
-                                     aegis::bench::median(s.at(peer)), spec.direction};
+                                     aegis::bench::median(s.at(peer)), spec.direction,
+                                     paired_ratio(s.at(ours), s.at(peer))};
         line += fmt::format(" {:>11} {:>6.2f}", human(row.peer_value, spec.unit), row.ratio());
         rows.push_back(row);
       }

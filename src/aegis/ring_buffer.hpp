@@ -47,6 +47,7 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -138,6 +139,11 @@ class ring_buffer {
         mask_(capacity_ - 1),
         mode_(mode),
         slots_(std::allocator<T>{}.allocate(capacity_)) {
+    // Fault every page of the slot storage in now (zeros; no object lives
+    // there yet). Untouched, the first lap of the ring takes one page fault
+    // per 4 KiB of slots on the producers' hot path, ~10 us each on a VM:
+    // with 80-byte entries that was the offload() p99.
+    std::memset(static_cast<void*>(slots_), 0, capacity_ * sizeof(T));
     if constexpr (is_mp) {
       stamps_ = std::allocator<u64_atomic>{}.allocate(capacity_);
       for (std::size_t i = 0; i < capacity_; ++i) std::construct_at(stamps_ + i, env, 0);
@@ -346,6 +352,15 @@ class ring_buffer {
 
   T* slot(std::uint64_t p) const noexcept { return slots_ + (p & mask_); }
 
+  // Every cache line of one slot, for writing.
+  static void prefetch_for_write(const T* p) noexcept {
+    const char* b = reinterpret_cast<const char*>(p);
+    for (std::size_t off = 0; off < sizeof(T); off += cache_line_size) __builtin_prefetch(b + off, 1, 3);
+  }
+
+  // How far ahead of the write cursor the producer prefetches: two cache lines.
+  static constexpr std::uint64_t prefetch_ahead = sizeof(T) >= 2 * cache_line_size ? 2 : 2 * cache_line_size / sizeof(T);
+
   // A counter with a single writer (single producer) needs no RMW.
   void count(u64_atomic& c) noexcept {
     if constexpr (is_mp) {
@@ -399,6 +414,10 @@ class ring_buffer {
       if (AEGIS_MUTANT(env_, "publish_before_write")) [[unlikely]] {
         return publish_then_construct(write_, w, std::forward<Args>(args)...);
       }
+      // The slot lines ahead were last read by the consumer a lap ago and sit
+      // in its cache: ask for them for writing now, so that the store a few
+      // pushes later does not wait for the line to cross cores.
+      __builtin_prefetch(slot(w + prefetch_ahead), 1, 3);
       std::construct_at(slot(w), std::forward<Args>(args)...);
       write_.store(w + 1, std::memory_order_release);
     }
