@@ -11,6 +11,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -165,14 +169,19 @@ void doorbell_and_deadline(Env& env, const std::string& ep) {
 using case_fn_zmq = void (*)(aegis::zmq_env&, const std::string&);
 using case_fn_sim = void (*)(aegis::sim::sim_env&, const std::string&);
 
-std::string ipc_endpoint(const std::string& name) {
-  static int n = 0;
-  return "ipc:///tmp/aegis-contract-" + std::to_string(getpid()) + "-" + std::to_string(++n) + "-" + name + ".sock";
-}
-
 void run_zmq(case_fn_zmq fn, const std::string& name) {
-  aegis::zmq_env env;
-  fn(env, ipc_endpoint(name));
+  // A fresh private directory per case, removed afterwards: libzmq leaves the
+  // socket file behind when a bound socket is closed with messages queued.
+  char dir[] = "/tmp/aegis-contract-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr) << std::strerror(errno);
+  {
+    aegis::zmq_env env;
+    std::string endpoint = "ipc://";
+    endpoint.append(dir).append("/").append(name).append(".sock");
+    fn(env, endpoint);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 void run_sim(case_fn_sim fn, std::uint64_t seed) {
