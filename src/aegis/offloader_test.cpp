@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -483,6 +484,36 @@ TEST(Offloader, AllocFaultLosesNothing) {
   ASSERT_TRUE(h.drain());
   EXPECT_EQ(h.off->counters().verdicts, 100u);
   h.expect_exactly_once(100);
+}
+
+TEST(Offloader, FlushWakesANappingPump) {
+  // An idle pump naps (here: as long as it may, its 100 ms idle wait) and a
+  // producer rings the doorbell only when the pump sleeps deeply, so without
+  // flush() a transaction offloaded to a napping pump leaves when the nap
+  // ends, ~100 ms later. With flush() it leaves at once. flush() is a hint
+  // that may race with the pump going to nap, so the test takes the median
+  // of 9 rounds (one transaction each) against half the nap: a broken flush
+  // puts every round near 100 ms, a working one near a millisecond.
+  harness h([](offloader_config& c) {
+    c.nap_ns = 30'000'000'000;
+    c.retransmit_timeout_ns = 60'000'000'000;
+  });
+  fake_bridge bridge(h.dir, 17, answer_all);
+  ASSERT_TRUE(h.await_incarnations(1));
+  std::vector<double> ms;
+  for (std::uint64_t id = 1; id <= 9; ++id) {
+    // The previous round's verdict woke the pump; it naps again right after.
+    ASSERT_TRUE(wait_until([&] { return h.callbacks.load() >= id - 1; }));
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(h.off->offload(make_txn(id)), offload_status::accepted);
+    h.off->flush();
+    ASSERT_TRUE(wait_until([&] { return bridge.records_received() >= id; }));
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  EXPECT_LT(ms[ms.size() / 2], 50.0) << "median ms from flush() to the bridge; the pump naps 100 ms";
+  ASSERT_TRUE(wait_until([&] { return h.callbacks.load() >= 9; }));
+  h.expect_exactly_once(9);
 }
 
 TEST(Offloader, SendWindowHoldsTheBacklogInTheRingAndThenSendsFullFrames) {

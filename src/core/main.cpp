@@ -376,6 +376,8 @@ int run(const options& o) {
               // overshoots by ~50 us, and one per payment at 50k/s took half
               // a core from the pipeline being measured.
               const ns_t wake = std::max(due, aegis::deadline_after(last_wake, o.pace_quantum_ns));
+              // The burst is complete: let a napping pump send it now.
+              off->flush();
               env.sleep_until_ns(wake);
               now = last_wake = wake;
             }
