@@ -27,7 +27,8 @@ What it measures, each repetition alternating ours and the peer in the same run:
 Reported values are medians over repetitions. Rows are appended to --json;
 every raw repetition goes to bench-e2e.json beside it.
 
-Every child runs in its own session and is killed (process group) on any
+Every child runs in its own process group (in this driver's session, so
+core and bridge share one scheduler autogroup) and is killed (process group) on any
 exit, including SIGINT/SIGTERM/SIGHUP, and by PR_SET_PDEATHSIG if this driver
 is SIGKILLed; socket files live in one temp directory that is removed at the
 end.
@@ -60,8 +61,13 @@ def _die_with_parent() -> None:
 
 
 def spawn(argv, **kw) -> subprocess.Popen:
+    # Each child leads its own process group (killed as a group), in this
+    # driver's session: a new session would also be a new scheduler
+    # autogroup (kernel.sched_autogroup_enabled), and with the core and the
+    # bridge in two autogroups this VM's kernel stalls the pipeline for tens
+    # of milliseconds now and then (docs/E2E.md, "Autogroups").
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    p = subprocess.Popen([str(a) for a in argv], start_new_session=True, env=env, preexec_fn=_die_with_parent, **kw)
+    p = subprocess.Popen([str(a) for a in argv], process_group=0, env=env, preexec_fn=_die_with_parent, **kw)
     _children.append(p)
     return p
 
