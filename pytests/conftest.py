@@ -114,7 +114,8 @@ def harness(core_binary):
 
 
 @pytest.fixture
-def core_harness(core_binary):
+def core_path(core_binary):
+    """The aegis-core binary; a test that needs it is skipped without it."""
     path, reason = core_binary
     if path is None:
         # Where the build says the core exists (ctest, make test), a missing
@@ -122,6 +123,11 @@ def core_harness(core_binary):
         if os.environ.get("AEGIS_REQUIRE_CORE") == "1":
             pytest.fail(f"AEGIS_REQUIRE_CORE=1 but {reason}")
         pytest.skip(reason)
-    h = Harness(session_root().new_test_dir(), path, reason)
+    return path
+
+
+@pytest.fixture
+def core_harness(core_path, core_binary):
+    h = Harness(session_root().new_test_dir(), core_path, core_binary[1])
     yield h
     h.teardown()

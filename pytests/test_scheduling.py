@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -22,10 +21,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3"
-sys.path.insert(0, str(REPO / "src"))
-
-from aegis_bridge.sched import apply_scheduling  # noqa: E402
-
 SLICE_NS = 100_000
 
 
@@ -64,16 +59,6 @@ def _kernel_shows_custom_slices() -> bool:
 
 pytestmark = pytest.mark.skipif(not _kernel_shows_custom_slices(),
                                 reason="this kernel has no per-thread EEVDF slice (Linux 6.12+) or does not show se.slice")
-
-
-@pytest.fixture
-def core_path(core_binary):
-    path, reason = core_binary
-    if path is None:
-        if os.environ.get("AEGIS_REQUIRE_CORE") == "1":
-            pytest.fail(f"AEGIS_REQUIRE_CORE=1 but {reason}")
-        pytest.skip(reason)
-    return path
 
 
 def _wait_line(proc: subprocess.Popen, needle: str) -> str:

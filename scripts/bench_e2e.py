@@ -243,6 +243,33 @@ def fifo_allowed(priority: int) -> bool:
         return False
 
 
+def measure_rates(b: Bench, rates, duration_s: float, into: dict, label: str, fifo: int = 0) -> None:
+    """One open-loop run per rate (at SCHED_FIFO `fifo` if non-zero), appended to into[rate] and printed."""
+    for rate in rates:
+        lat = b.latency(rate, duration_s, fifo)
+        into[str(rate)].append(lat)
+        print(f"{label} {rate_label(rate):>4}/s  p50 {lat['p50_us']:.0f} us  p99 {lat['p99_us']:.0f} us  "
+              f"p999 {lat['p999_us']:.0f} us  offered {lat['offered_per_s']:,.0f}/s  verdicts {lat['verdicts_per_s']:,.0f}/s  "
+              f"{lat['records_per_frame']:.0f} records/frame", flush=True)
+
+
+def latency_rows(rates, runs_by_rate: dict, suffix: str, pp50: float, pp99: float, with_offered: bool) -> list[dict]:
+    """Median p50/p99 per rate beside the ping-pong floor measured the same way (and the offered rate)."""
+    med = statistics.median
+    rows = []
+    for rate in rates:
+        runs = runs_by_rate[str(rate)]
+        name = f"e2e_latency_{rate_label(rate)}{suffix}"
+        rows.append(row(name, "offload_to_verdict_p50", "us", med(r["p50_us"] for r in runs),
+                        f"zmq_ipc_pingpong_rtt_p50{suffix}", pp50, "lower"))
+        rows.append(row(name, "offload_to_verdict_p99", "us", med(r["p99_us"] for r in runs),
+                        f"zmq_ipc_pingpong_rtt_p99{suffix}", pp99, "lower"))
+        if with_offered:
+            rows.append(row(name, "offered_txn_per_s", "txn/s", med(r["offered_per_s"] for r in runs),
+                            "target_rate", float(rate), "higher"))
+    return rows
+
+
 def rate_label(rate: int) -> str:
     return f"{rate // 1_000_000}M" if rate % 1_000_000 == 0 else f"{rate // 1000}k"
 
@@ -283,7 +310,7 @@ def main(argv=None) -> int:
     rates = [int(r) for r in args.rates.split(",")]
     fifo = args.realtime if args.realtime and fifo_allowed(args.realtime) else 0
     if args.realtime and not fifo:
-        print(f"bench_e2e: SCHED_FIFO not allowed for this user: the *_fifo latency rows are skipped", flush=True)
+        print("bench_e2e: SCHED_FIFO not allowed for this user: the *_fifo latency rows are skipped", flush=True)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
@@ -307,23 +334,13 @@ def main(argv=None) -> int:
             raw["pingpong_p50_us"].append(pp50)
             raw["pingpong_p99_us"].append(pp99)
             print(f"  rep {rep}: zmq ipc ping-pong rtt p50 {pp50:.1f} us  p99 {pp99:.1f} us", flush=True)
-            for rate in rates:
-                lat = b.latency(rate, args.duration)
-                raw["latency"][str(rate)].append(lat)
-                print(f"  rep {rep}: rate {rate_label(rate):>4}/s  p50 {lat['p50_us']:.0f} us  p99 {lat['p99_us']:.0f} us  "
-                      f"p999 {lat['p999_us']:.0f} us  offered {lat['offered_per_s']:,.0f}/s  verdicts {lat['verdicts_per_s']:,.0f}/s  "
-                      f"{lat['records_per_frame']:.0f} records/frame", flush=True)
+            measure_rates(b, rates, args.duration, raw["latency"], f"  rep {rep}: rate")
             if fifo:
                 pp50, pp99 = b.pingpong_us(fifo)
                 raw["pingpong_fifo_p50_us"].append(pp50)
                 raw["pingpong_fifo_p99_us"].append(pp99)
                 print(f"  rep {rep}: SCHED_FIFO {fifo}: zmq ipc ping-pong rtt p50 {pp50:.1f} us  p99 {pp99:.1f} us", flush=True)
-                for rate in rates:
-                    lat = b.latency(rate, args.duration, fifo)
-                    raw["latency_fifo"][str(rate)].append(lat)
-                    print(f"  rep {rep}: SCHED_FIFO rate {rate_label(rate):>4}/s  p50 {lat['p50_us']:.0f} us  "
-                          f"p99 {lat['p99_us']:.0f} us  p999 {lat['p999_us']:.0f} us  offered {lat['offered_per_s']:,.0f}/s  "
-                          f"{lat['records_per_frame']:.0f} records/frame", flush=True)
+                measure_rates(b, rates, args.duration, raw["latency_fifo"], f"  rep {rep}: SCHED_FIFO rate", fifo)
         raw["peer_messages_lost"] = b.peer_lost
         if b.peer_lost:
             print(f"  (the ack-less peer lost {b.peer_lost} messages over all reps; its rate counts what arrived)")
@@ -335,24 +352,10 @@ def main(argv=None) -> int:
     pp50, pp99 = med(raw["pingpong_p50_us"]), med(raw["pingpong_p99_us"])
     rows = [row("e2e_throughput", "verdicted_txn_per_s", "txn/s", med(raw["ours_per_s"]), "pyzmq_per_message_loop",
                 med(raw["peer_per_s"]), "higher")]
-    for rate in rates:
-        runs = raw["latency"][str(rate)]
-        name = f"e2e_latency_{rate_label(rate)}"
-        rows.append(row(name, "offload_to_verdict_p50", "us", med(r["p50_us"] for r in runs),
-                        "zmq_ipc_pingpong_rtt_p50", pp50, "lower"))
-        rows.append(row(name, "offload_to_verdict_p99", "us", med(r["p99_us"] for r in runs),
-                        "zmq_ipc_pingpong_rtt_p99", pp99, "lower"))
-        rows.append(row(name, "offered_txn_per_s", "txn/s", med(r["offered_per_s"] for r in runs),
-                        "target_rate", float(rate), "higher"))
+    rows += latency_rows(rates, raw["latency"], "", pp50, pp99, with_offered=True)
     if fifo:
         fp50, fp99 = med(raw["pingpong_fifo_p50_us"]), med(raw["pingpong_fifo_p99_us"])
-        for rate in rates:
-            runs = raw["latency_fifo"][str(rate)]
-            name = f"e2e_latency_{rate_label(rate)}_fifo"
-            rows.append(row(name, "offload_to_verdict_p50", "us", med(r["p50_us"] for r in runs),
-                            "zmq_ipc_pingpong_rtt_p50_fifo", fp50, "lower"))
-            rows.append(row(name, "offload_to_verdict_p99", "us", med(r["p99_us"] for r in runs),
-                            "zmq_ipc_pingpong_rtt_p99_fifo", fp99, "lower"))
+        rows += latency_rows(rates, raw["latency_fifo"], "_fifo", fp50, fp99, with_offered=False)
     print(f"{'name':<20} {'metric':<24} {'unit':<6} {'ours':>12}  {'peer':<26} {'peer value':>12}  {'ratio':>7}")
     for r in rows:
         print(f"{r['name']:<20} {r['metric']:<24} {r['unit']:<6} {r['ours']:>12,.1f}  {r['peer']:<26} "

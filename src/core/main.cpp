@@ -624,25 +624,22 @@ int main(int argc, char** argv) {
   }
   if (count_opt->count() > 0) o.count = count;
   if (!duration.empty()) o.duration_ns = duration_or_die(duration);
-  if (o.duration_ns && *o.duration_ns == 0) {
-    fmt::print(stderr, "aegis-core: --duration must be positive\n");
-    return exit_usage;
-  }
+  // Durations that must be positive; the validator already refused bad syntax.
+  const auto positive = [](ns_t v, const char* flag) {
+    if (v > 0) return true;
+    fmt::print(stderr, "aegis-core: {} must be positive\n", flag);
+    return false;
+  };
+  if (o.duration_ns && !positive(*o.duration_ns, "--duration")) return exit_usage;
   o.retransmit_timeout_ns = duration_or_die(retransmit);
-  if (o.retransmit_timeout_ns == 0) {
-    fmt::print(stderr, "aegis-core: --retransmit-timeout must be positive\n");
-    return exit_usage;
-  }
+  if (!positive(o.retransmit_timeout_ns, "--retransmit-timeout")) return exit_usage;
   o.ttl_ns = duration_or_die(ttl);
   o.drain_timeout_ns = duration_or_die(drain);
   if (!block_deadline.empty()) o.block_deadline_ns = duration_or_die(block_deadline);
   if (metrics_port >= 0) o.metrics_port = metrics_port;
   o.bridge_wait_report_ns = duration_or_die(wait_report);
   o.pump_nap_ns = duration_or_die(pump_nap);
-  if (o.pump_nap_ns == 0) {
-    fmt::print(stderr, "aegis-core: --pump-nap must be positive\n");
-    return exit_usage;
-  }
+  if (!positive(o.pump_nap_ns, "--pump-nap")) return exit_usage;
   o.pace_quantum_ns = duration_or_die(pace_quantum);
   o.warmup_ns = duration_or_die(latency_warmup);
   o.sched.slice_ns = duration_or_die(sched_slice);
