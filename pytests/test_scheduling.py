@@ -35,16 +35,20 @@ def _slices(pid: int) -> dict[str, int]:
     return out
 
 
-def _slices_once(pid: int, thread: str, timeout_s: float = 30.0) -> dict[str, int]:
-    """_slices(pid) once a thread named `thread` exists (the pump starts after the "scheduling:" line)."""
+def _slices_once(pid: int, *threads: str, timeout_s: float = 30.0) -> dict[str, int]:
+    """_slices(pid) once a thread of each name prefix in `threads` exists.
+
+    The pump starts after the "scheduling:" line, and libzmq's I/O thread
+    names itself only once it runs (until then it shows its creator's name).
+    """
     import time
 
     deadline = time.monotonic() + timeout_s
     while True:
         slices = _slices(pid)
-        if any(name.startswith(thread + "/") for name in slices):
+        if all(any(name.startswith(t) for name in slices) for t in threads):
             return slices
-        assert time.monotonic() < deadline, f"no {thread} thread within {timeout_s}s: {slices}"
+        assert time.monotonic() < deadline, f"not all of {threads} within {timeout_s}s: {slices}"
         time.sleep(0.01)  # polling /proc for the thread to appear; the assertion does not depend on timing
 
 
@@ -79,8 +83,7 @@ def test_every_core_thread_asks_for_the_slice(core_path, slice_arg, want):
         try:
             line = _wait_line(proc, "scheduling:")
             assert f"slice {want // 1000} us" in line, line
-            slices = _slices_once(proc.pid, "aegis-pump")
-            assert any(name.startswith("ZMQbg/IO") for name in slices), slices
+            slices = _slices_once(proc.pid, "aegis-pump/", "ZMQbg/IO")
             assert all(v == want for v in slices.values()), slices
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -113,8 +116,7 @@ def test_every_bridge_thread_asks_for_the_slice():
         try:
             line = _wait_line(proc, "incarnation")
             assert "scheduling SCHED_OTHER slice 100 us" in line, line
-            slices = _slices(proc.pid)
-            assert any(name.startswith("ZMQbg/IO") for name in slices), slices
+            slices = _slices_once(proc.pid, "ZMQbg/IO")
             assert all(v == SLICE_NS for v in slices.values()), slices
         finally:
             proc.send_signal(signal.SIGTERM)
