@@ -71,7 +71,10 @@ def block_mode_kill_and_restart(h, count, drain_timeout_s=60, wait_s=60):
     wait_incarnations(h, 2, wait_s)
     kill_busy(h, 3_000, wait_s)
     kill_between_receive_and_send(h, 4, wait_s)
-    wait_incarnations(h, 3, wait_s)  # the hooked bridge said HELLO before it froze
+    # No wait for the hooked bridge's HELLO: it is queued to that bridge's
+    # libzmq I/O thread, which SIGSTOP may freeze before it is written (the
+    # core sends TXN frames to a connected PULL without waiting for a HELLO).
+    # A fresh-clone `make test` under load caught exactly that.
     h.start_bridge()
     rc = h.wait_core_exit(drain_timeout_s + 30)
 
@@ -81,7 +84,7 @@ def block_mode_kill_and_restart(h, count, drain_timeout_s=60, wait_s=60):
     assert s["lost"] == 0
     assert s["offered"] == s["accepted"] == s["verdicts"] == count
     assert s["in_flight"] == 0 and s["expired"] == 0 and dropped_total(s) == 0
-    assert s["bridge_incarnations"] >= 4
+    assert s["bridge_incarnations"] >= 3, "two killed bridges and the last one (the hooked one may go unseen)"
     assert s["retransmits"] > 0, "the killed bridges held frames that had to be resent"
     assert identity_holds(s)
 
