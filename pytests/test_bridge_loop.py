@@ -5,7 +5,8 @@ per-test directory, like aegis-core. Each test waits on what the fake core
 receives (a Poller on its verdict socket), never on time.
 
 - HELLO at start with a non-zero incarnation, then repeated every heartbeat,
-  carrying the last core epoch seen.
+  carrying the last core epoch seen; none while the offload channel is not
+  connected, and one at once whenever it (re)connects.
 - Every TXN record gets one verdict, in order (same seqs and ids), carrying
   the TXN frame's epoch, the bridge's incarnation and the model's scores;
   the verdicts of one wake-up share VERDICT frames of up to MAX_RECORDS
@@ -87,6 +88,46 @@ def test_hello_at_start_then_every_heartbeat(fake_core, run_bridge):
     assert 0.04 < mean_gap < 2.0, f"heartbeats every 50 ms, got a mean of {mean_gap * 1000:.1f} ms"
 
 
+def test_hello_waits_for_the_offload_connection_and_follows_each_reconnect(endpoint_dir):
+    # A HELLO makes a core resend: it must not arrive before the bridge can
+    # receive. The heartbeat is long, so only a (re)connect can send one.
+    ctx = zmq.Context.instance()
+    offload_ep, verdicts_ep = f"ipc://{endpoint_dir}/offload.sock", f"ipc://{endpoint_dir}/verdicts.sock"
+    pull = ctx.socket(zmq.PULL)
+    pull.setsockopt(zmq.LINGER, 0)
+    monitor = pull.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    pull.bind(verdicts_ep)
+    bridge = Bridge(BridgeConfig(offload=offload_ep, verdicts=verdicts_ep, heartbeat_s=30.0), MODEL)
+    bridge.connect()
+    thread = threading.Thread(target=bridge.run, name="bridge", daemon=True)
+    thread.start()
+    pushes = []
+    try:
+        assert monitor.poll(10_000), "the bridge's verdict connection did not come up"
+        # Without the offload connection, nothing: a HELLO queued at start
+        # would arrive right after the verdict handshake above.
+        assert not pull.poll(300), "a HELLO arrived before the offload channel was connected"
+        assert bridge.stats.hellos_sent == 0
+        for connects in (1, 2):
+            push = ctx.socket(zmq.PUSH)
+            push.setsockopt(zmq.LINGER, 0)
+            push.bind(offload_ep)
+            pushes.append(push)
+            assert pull.poll(10_000), f"no HELLO within 10 s of offload connection {connects} (heartbeat is 30 s)"
+            hello = p.decode_frame(pull.recv())
+            assert hello.type == p.TYPE_HELLO and hello.incarnation == bridge.incarnation
+            assert bridge.stats.offload_connects == connects
+            push.close(linger=0)  # the bridge sees a disconnect and reconnects to the next bind
+    finally:
+        bridge.request_stop()
+        thread.join(15)
+        bridge.close()
+        for s in (monitor, pull, *pushes):
+            s.close(linger=0)
+    assert not thread.is_alive()
+    assert bridge.stats.hellos_sent == 2
+
+
 def test_verdicts_answer_every_txn_record_in_order(fake_core, run_bridge):
     r = run_bridge()
     sent = fake_core.send_txns(3000, per_frame=256)
@@ -130,6 +171,8 @@ def test_queued_frames_are_batched_up_to_batch_max(endpoint_dir):
         core.wait_verdict_records(640)
         # Each wake-up answers its (at most 4) frames in one VERDICT frame.
         assert all(f.count in (16, 32, 48, 64) for f in core.verdict_frames)
+        # The loop counts a frame just after sending it, so the counts may trail what arrived.
+        wait_for(lambda: r.stats.verdict_records_sent == 640, 30, "the bridge to count its sends")
         assert r.stats.batches >= 10, "never more than batch_max=4 frames per wake-up"
         assert r.stats.verdict_frames_sent == r.stats.batches
         assert np.array_equal(core.verdict_records()["seq"], np.concatenate(sent)["seq"])

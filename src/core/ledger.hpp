@@ -74,10 +74,11 @@ class ledger {
   void write(const std::string& path, std::uint64_t max_id) const;
 
  private:
-  std::atomic<std::uint8_t>* slot(std::uint64_t id, bool create);
-  const std::atomic<std::uint8_t>* slot(std::uint64_t id) const noexcept;
+  // Chunks are plain bytes (from calloc) accessed through std::atomic_ref.
+  std::uint8_t* slot(std::uint64_t id, bool create);
+  std::uint8_t* slot(std::uint64_t id) const noexcept;
 
-  std::unique_ptr<std::atomic<std::atomic<std::uint8_t>*>[]> chunks_;
+  std::unique_ptr<std::atomic<std::uint8_t*>[]> chunks_;
   std::atomic<std::uint64_t> conflicts_{0};
 };
 

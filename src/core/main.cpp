@@ -32,6 +32,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <latch>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -84,8 +85,8 @@ struct options {
   std::string endpoint_group;                   // --endpoint-group: DIR is 0770 and this group's (docs/THREAT_MODEL.md)
   ns_t bridge_wait_report_ns = 5'000'000'000;  // --bridge-wait-report: stderr line while no bridge has said HELLO
   bool start_after_hello = false;              // --start-after-hello: producers (and the schedule) wait for a bridge
-  ns_t pump_nap_ns = 100'000;                   // --pump-nap: offloader_config::nap_ns
-  ns_t pace_quantum_ns = 100'000;               // --pace-quantum: least time between a producer's paced sleeps
+  ns_t pump_nap_ns = 1'000'000;                 // --pump-nap: offloader_config::nap_ns
+  ns_t pace_quantum_ns = 250'000;               // --pace-quantum: least time between a producer's paced sleeps
   ns_t warmup_ns = 0;                           // --latency-warmup: payments due this early are not in latency_us
   aegis::sched_request sched{.slice_ns = 100'000, .fifo_priority = 0};  // --sched-slice, --realtime-priority
 };
@@ -341,10 +342,14 @@ int run(const options& o) {
   // Producers claim ids from one counter; id k is due at start + (k-1)/rate.
   std::atomic<std::uint64_t> next_id{0};
   std::atomic<std::uint64_t> generated{0};
-  const ns_t start_ns = env.now_ns();
-  if (o.warmup_ns > 0) latency_from_ns.store(aegis::deadline_after(start_ns, o.warmup_ns));
+  // The schedule starts once every producer runs: starting a thread takes
+  // milliseconds here now and then, and payments due meanwhile would show
+  // that as latency. start_ns and end_ns are written before `go` opens.
   const ns_t period_ns = o.rate > 0 ? static_cast<ns_t>(1e9 / o.rate) : 0;
-  const ns_t end_ns = o.duration_ns ? aegis::deadline_after(start_ns, *o.duration_ns) : aegis::no_deadline;
+  ns_t start_ns = 0;
+  ns_t end_ns = aegis::no_deadline;
+  std::latch ready(o.producers);
+  std::latch go(1);
   std::vector<std::thread> producers;
   for (unsigned p = 0; p < o.producers; ++p) {
     // env.spawn names the thread and gives it 1 us timer slack, as the pump
@@ -355,6 +360,8 @@ int run(const options& o) {
       // here). Behind schedule, payments go out back to back with their
       // intended times, so lateness shows up as latency. Flat out, the
       // payment time is refreshed every 16 payments.
+      ready.count_down();
+      go.wait();
       ns_t now = env.now_ns();
       ns_t last_wake = 0;
       std::uint64_t made = 0;
@@ -395,6 +402,11 @@ int run(const options& o) {
       }
     }));
   }
+  ready.wait();
+  start_ns = env.now_ns();
+  if (o.warmup_ns > 0) latency_from_ns.store(aegis::deadline_after(start_ns, o.warmup_ns));
+  if (o.duration_ns) end_ns = aegis::deadline_after(start_ns, *o.duration_ns);
+  go.count_down();
   for (auto& t : producers) t.join();
   const ns_t produced_ns = env.now_ns();
   // Ids claimed but not generated (the id that ended a producer's loop) are never offered.
@@ -598,7 +610,7 @@ int main(int argc, char** argv) {
   app.add_flag("--start-after-hello", o.start_after_hello,
                "Start the producers (and the --rate schedule) only once a bridge has sent HELLO (benchmarks)");
   app.add_option("--fiu-fifo", o.fiu_fifo, "Enable fiu-ctrl: control fifo PREFIX (fiu-ctrl -f PREFIX ... PID)");
-  std::string pump_nap = "100us", pace_quantum = "100us", sched_slice = "100us", latency_warmup = "0";
+  std::string pump_nap = "1ms", pace_quantum = "250us", sched_slice = "100us", latency_warmup = "0";
   app.add_option("--latency-warmup", latency_warmup,
                  "Leave payments due in the first DURATION of the run out of latency_us (they are still offloaded and counted)")
       ->check(is_duration);
