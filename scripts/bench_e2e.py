@@ -20,6 +20,11 @@ What it measures, each repetition alternating ours and the peer in the same run:
     falls behind shows up as latency. Floor: the raw libzmq ipc PUSH/PULL
     ping-pong round trip (bench/e2e_pingpong), one rep per repetition.
     Both processes run with their defaults (SCHED_OTHER, 100 us EEVDF slice).
+  * latency, pinned: the same rates with aegis-core pinned to one CPU and the
+    bridge to another (--pin, default 0,1; CPU affinity, no privileges
+    needed), beside the same ping-pong floor; rows named *_pinned. Each CPU
+    then switches only between threads of one process, which on this VM
+    cost ~20 % less CPU at 50k/s (docs/E2E.md, session 5).
   * latency, real-time: the same rates with core and bridge at
     --realtime-priority (SCHED_FIFO), beside the ping-pong also run at
     SCHED_FIFO; rows named *_fifo. Only where this user may use SCHED_FIFO
@@ -41,6 +46,7 @@ import ctypes
 import json
 import os
 import shutil
+import select
 import signal
 import statistics
 import subprocess
@@ -60,14 +66,22 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
-def spawn(argv, **kw) -> subprocess.Popen:
+def spawn(argv, cpus=None, **kw) -> subprocess.Popen:
     # Each child leads its own process group (killed as a group), in this
     # driver's session: a new session would also be a new scheduler
     # autogroup (kernel.sched_autogroup_enabled), and with the core and the
     # bridge in two autogroups this VM's kernel stalls the pipeline for tens
     # of milliseconds now and then (docs/E2E.md, "Autogroups").
+    # `cpus`: the child's CPU affinity, set before it starts any thread, so
+    # every thread (libzmq's I/O thread included) inherits it.
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    p = subprocess.Popen([str(a) for a in argv], process_group=0, env=env, preexec_fn=_die_with_parent, **kw)
+
+    def preexec() -> None:
+        _die_with_parent()
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+
+    p = subprocess.Popen([str(a) for a in argv], process_group=0, env=env, preexec_fn=preexec, **kw)
     _children.append(p)
     return p
 
@@ -103,18 +117,20 @@ def _on_signal(signum, _frame):
 def wait_cpu_s(p: subprocess.Popen, timeout_s: float) -> tuple[int, float]:
     """Waits for the child like Popen.wait and returns (exit code, its CPU seconds, all threads).
 
-    os.wait4 reports the child's rusage; polling its exit every 5 ms costs
-    nothing measurable and keeps a timeout.
+    os.wait4 reports the child's rusage. The wait blocks on a pidfd, so this
+    driver does not wake up while the pipeline it measures runs (polling
+    every 5 ms was 200 timed wake-ups a second on the same 2 CPUs).
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid == p.pid:
-            p.returncode = os.waitstatus_to_exitcode(status)
-            return p.returncode, ru.ru_utime + ru.ru_stime
-        if time.monotonic() >= deadline:
+    fd = os.pidfd_open(p.pid)
+    try:
+        if not select.select([fd], [], [], timeout_s)[0]:
             raise subprocess.TimeoutExpired(p.args, timeout_s)
-        time.sleep(0.005)
+    finally:
+        os.close(fd)
+    pid, status, ru = os.wait4(p.pid, 0)
+    assert pid == p.pid
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, ru.ru_utime + ru.ru_stime
 
 
 def wait_for_text(path: Path, text: str, proc: subprocess.Popen, timeout_s: float) -> None:
@@ -147,7 +163,7 @@ class Bench:
         d.mkdir(mode=0o700)
         return d
 
-    def core_run(self, extra: list[str], timeout_s: float, bridge_extra: tuple = ()) -> dict:
+    def core_run(self, extra: list[str], timeout_s: float, bridge_extra: tuple = (), pin: tuple | None = None) -> dict:
         """One aegis-core run into a fresh real bridge (started and connected first)."""
         d = self._run_dir()
         ep = d / "ep"
@@ -155,13 +171,15 @@ class Bench:
         bridge_log = d / "bridge.log"
         with open(bridge_log, "w") as blog:
             bridge = spawn([PYTHON, "-m", "aegis_bridge", "--offload", f"ipc://{ep}/offload.sock",
-                            "--verdicts", f"ipc://{ep}/verdicts.sock", *bridge_extra], stdout=blog, stderr=subprocess.STDOUT)
+                            "--verdicts", f"ipc://{ep}/verdicts.sock", *bridge_extra], stdout=blog, stderr=subprocess.STDOUT,
+                           cpus={pin[1]} if pin else None)
         try:
             wait_for_text(bridge_log, "incarnation", bridge, 60)
             summary = d / "summary.json"
             with open(d / "core.log", "w") as clog:
                 core = spawn([self.core, "--endpoint-dir", ep, "--mode", "block", "--summary-json", summary,
-                              "--bridge-wait-report", "0", "--start-after-hello", *extra], stdout=clog, stderr=subprocess.STDOUT)
+                              "--bridge-wait-report", "0", "--start-after-hello", *extra], stdout=clog, stderr=subprocess.STDOUT,
+                             cpus={pin[0]} if pin else None)
                 try:
                     rc, core_cpu_s = wait_cpu_s(core, timeout_s)
                 finally:
@@ -211,10 +229,10 @@ class Bench:
         finally:
             stop(pull)
 
-    def latency(self, rate: int, duration_s: float, fifo: int = 0) -> dict:
+    def latency(self, rate: int, duration_s: float, fifo: int = 0, pin: tuple | None = None) -> dict:
         rt = ("--realtime-priority", fifo) if fifo else ()
         s = self.core_run(["--rate", rate, "--duration", f"{int(duration_s * 1000)}ms", *rt],
-                          timeout_s=duration_s + 120, bridge_extra=rt)
+                          timeout_s=duration_s + 120, bridge_extra=rt, pin=pin)
         return {"p50_us": s["latency_us"]["p50"], "p99_us": s["latency_us"]["p99"],
                 "p999_us": s["latency_us"]["p999"], "max_us": s["latency_us"]["max"],
                 "offered": s["offered"], "produce_s": s["produce_s"],
@@ -243,27 +261,32 @@ def fifo_allowed(priority: int) -> bool:
         return False
 
 
-def measure_rates(b: Bench, rates, duration_s: float, into: dict, label: str, fifo: int = 0) -> None:
-    """One open-loop run per rate (at SCHED_FIFO `fifo` if non-zero), appended to into[rate] and printed."""
+def measure_rates(b: Bench, rates, duration_s: float, into: dict, label: str, fifo: int = 0,
+                  pin: tuple | None = None) -> None:
+    """One open-loop run per rate (at SCHED_FIFO `fifo` if non-zero; core and bridge
+    pinned to the CPUs in `pin` if given), appended to into[rate] and printed."""
     for rate in rates:
-        lat = b.latency(rate, duration_s, fifo)
+        lat = b.latency(rate, duration_s, fifo, pin)
         into[str(rate)].append(lat)
         print(f"{label} {rate_label(rate):>4}/s  p50 {lat['p50_us']:.0f} us  p99 {lat['p99_us']:.0f} us  "
               f"p999 {lat['p999_us']:.0f} us  offered {lat['offered_per_s']:,.0f}/s  verdicts {lat['verdicts_per_s']:,.0f}/s  "
               f"{lat['records_per_frame']:.0f} records/frame", flush=True)
 
 
-def latency_rows(rates, runs_by_rate: dict, suffix: str, pp50: float, pp99: float, with_offered: bool) -> list[dict]:
-    """Median p50/p99 per rate beside the ping-pong floor measured the same way (and the offered rate)."""
+def latency_rows(rates, runs_by_rate: dict, suffix: str, pp50: float, pp99: float, with_offered: bool,
+                 peer_suffix: str | None = None) -> list[dict]:
+    """Median p50/p99 per rate beside the ping-pong floor (named with `peer_suffix`, default
+    `suffix`: measured the same way) and the offered rate."""
+    peer_suffix = suffix if peer_suffix is None else peer_suffix
     med = statistics.median
     rows = []
     for rate in rates:
         runs = runs_by_rate[str(rate)]
         name = f"e2e_latency_{rate_label(rate)}{suffix}"
         rows.append(row(name, "offload_to_verdict_p50", "us", med(r["p50_us"] for r in runs),
-                        f"zmq_ipc_pingpong_rtt_p50{suffix}", pp50, "lower"))
+                        f"zmq_ipc_pingpong_rtt_p50{peer_suffix}", pp50, "lower"))
         rows.append(row(name, "offload_to_verdict_p99", "us", med(r["p99_us"] for r in runs),
-                        f"zmq_ipc_pingpong_rtt_p99{suffix}", pp99, "lower"))
+                        f"zmq_ipc_pingpong_rtt_p99{peer_suffix}", pp99, "lower"))
         if with_offered:
             rows.append(row(name, "offered_txn_per_s", "txn/s", med(r["offered_per_s"] for r in runs),
                             "target_rate", float(rate), "higher"))
@@ -302,7 +325,18 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 rep, small counts, 1 s per rate")
     ap.add_argument("--realtime", type=int, default=10, metavar="PRIO",
                     help="also measure latency with core and bridge at SCHED_FIFO PRIO (rows *_fifo) when allowed; 0 = skip")
+    ap.add_argument("--pin", default="0,1", metavar="CORE_CPU,BRIDGE_CPU",
+                    help="also measure latency with aegis-core pinned to CORE_CPU and the bridge to BRIDGE_CPU "
+                         "(rows *_pinned); 'none' = skip")
     args = ap.parse_args(argv)
+    pin = None
+    if args.pin != "none":
+        try:
+            pin = tuple(int(c) for c in args.pin.split(","))
+        except ValueError:
+            ap.error(f"--pin: expected CORE_CPU,BRIDGE_CPU or none, got {args.pin!r}")
+        if len(pin) != 2 or pin[0] == pin[1] or not set(pin) <= os.sched_getaffinity(0):
+            ap.error(f"--pin: need two different CPUs this process may use ({sorted(os.sched_getaffinity(0))}), got {args.pin!r}")
     if args.quick:
         args.reps, args.count, args.peer_count, args.duration = 1, 300_000, 100_000, 1.0
     build = Path(args.build).resolve()
@@ -317,7 +351,8 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="aegis-e2e-", dir="/tmp"))  # short: ipc paths are limited to ~107 bytes
     raw: dict = {"ours_per_s": [], "ours_cpu_ns_per_txn": [], "peer_per_s": [], "pingpong_p50_us": [], "pingpong_p99_us": [],
                  "latency": {str(r): [] for r in rates}, "pingpong_fifo_p50_us": [], "pingpong_fifo_p99_us": [],
-                 "latency_fifo": {str(r): [] for r in rates}, "fifo_priority": fifo}
+                 "latency_fifo": {str(r): [] for r in rates}, "fifo_priority": fifo,
+                 "latency_pinned": {str(r): [] for r in rates}, "pin_cpus": list(pin) if pin else None}
     try:
         b = Bench(build, tmp, args.quick)
         print(f"bench_e2e: {args.reps} reps; throughput count {args.count} (peer {args.peer_count}); "
@@ -335,6 +370,9 @@ def main(argv=None) -> int:
             raw["pingpong_p99_us"].append(pp99)
             print(f"  rep {rep}: zmq ipc ping-pong rtt p50 {pp50:.1f} us  p99 {pp99:.1f} us", flush=True)
             measure_rates(b, rates, args.duration, raw["latency"], f"  rep {rep}: rate")
+            if pin:
+                measure_rates(b, rates, args.duration, raw["latency_pinned"],
+                              f"  rep {rep}: pinned core CPU {pin[0]}, bridge CPU {pin[1]}: rate", pin=pin)
             if fifo:
                 pp50, pp99 = b.pingpong_us(fifo)
                 raw["pingpong_fifo_p50_us"].append(pp50)
@@ -353,6 +391,8 @@ def main(argv=None) -> int:
     rows = [row("e2e_throughput", "verdicted_txn_per_s", "txn/s", med(raw["ours_per_s"]), "pyzmq_per_message_loop",
                 med(raw["peer_per_s"]), "higher")]
     rows += latency_rows(rates, raw["latency"], "", pp50, pp99, with_offered=True)
+    if pin:
+        rows += latency_rows(rates, raw["latency_pinned"], "_pinned", pp50, pp99, with_offered=False, peer_suffix="")
     if fifo:
         fp50, fp99 = med(raw["pingpong_fifo_p50_us"]), med(raw["pingpong_fifo_p99_us"])
         rows += latency_rows(rates, raw["latency_fifo"], "_fifo", fp50, fp99, with_offered=False)
