@@ -5,7 +5,7 @@
 //
 // Usage (inside a component templated on Env):
 //   if (seen_incarnation(inc)) {
-//     AEGIS_SOMETIMES(env_, "stale_incarnation_verdict_ignored");
+//     AEGIS_SOMETIMES(env_, "stale_incarnation_verdict_applied");
 //     return;
 //   }
 //
@@ -40,8 +40,8 @@ inline constexpr std::array<coverage_point, 10> coverage_points = {{
      "a new bridge incarnation moved the send cursor back over sent, unverdicted entries"},
     {"rewind_across_wrap", "src/aegis/offloader.hpp",
      "a resend span [first live, highest sent) crosses the ring's wrap-around"},
-    {"stale_incarnation_verdict_ignored", "src/aegis/offloader.hpp",
-     "verdicts from a superseded bridge incarnation arrived and were ignored"},
+    {"stale_incarnation_verdict_applied", "src/aegis/offloader.hpp",
+     "verdicts from a superseded bridge incarnation arrived (and were applied like any other)"},
     {"retransmit_timeout_during_stall", "sim/runner.cpp",
      "the bridge stalled longer than the retransmit timeout and the core resent meanwhile"},
     {"retransmit_timeout_fired", "src/aegis/offloader.hpp",

@@ -147,7 +147,7 @@ struct offloader_counters {
   std::uint64_t in_flight = 0;           ///< accepted - verdicts - expired.
   std::uint64_t duplicate_verdicts = 0;  ///< Verdicts for already-verdicted or released seqs.
   std::uint64_t unknown_seq = 0;         ///< Verdicts for seq 0 or never-sent seqs.
-  std::uint64_t stale_incarnation = 0;   ///< Verdict records from a superseded incarnation.
+  std::uint64_t stale_incarnation = 0;   ///< Verdict records from a superseded incarnation (applied as usual).
   std::uint64_t retransmits = 0;         ///< TXN records sent again (seq sent before).
   std::uint64_t retransmit_rounds = 0;   ///< Rewinds caused by the retransmit timeout.
   std::uint64_t bridge_incarnations = 0; ///< Distinct bridge incarnations seen.
@@ -205,7 +205,7 @@ class offloader {
   static constexpr int naps_before_deep_sleep = 20;
   /// Frames sent or received per pump iteration before looking at the rest.
   static constexpr int frames_per_iteration = 16;
-  /// Incarnations remembered to tell a stale one from a new one.
+  /// Incarnations remembered to tell a superseded one from a new one.
   static constexpr std::size_t remembered_incarnations = 32;
   /// Expired seq ranges remembered to tell a late verdict from a duplicate.
   static constexpr std::size_t remembered_expired_ranges = 4096;
@@ -465,14 +465,21 @@ class offloader {
     if (f.header.epoch != cfg_.epoch) return reject(reject_reason::wrong_epoch);
     if (f.header.incarnation != incarnation_) {
       if (seen_incarnation(f.header.incarnation)) {
-        AEGIS_SOMETIMES(env_, "stale_incarnation_verdict_ignored");
+        // A superseded incarnation's verdicts are applied like any other: a
+        // seq names one transaction within the epoch and the txn_id is
+        // checked, so they are as good as the current bridge's. Ignoring
+        // them lost liveness for good when a dead bridge's last frame was
+        // read after its successor's HELLO: the dead one became current and
+        // every verdict of the live one was dropped (chaos seed
+        // 259246903472279). It also lets two bridges share the work.
+        AEGIS_SOMETIMES(env_, "stale_incarnation_verdict_applied");
         bump(stale_incarnation_, f.header.count);
-        return;
+      } else {
+        // A verdict frame from an incarnation never announced is its announcement.
+        new_incarnation(f.header.incarnation, now);
       }
-      // A verdict frame from an incarnation never announced is its announcement.
-      new_incarnation(f.header.incarnation, now);
     }
-    for (std::size_t i = 0; i < f.header.count; ++i) apply(f.verdict_at(i), now);
+    for (std::size_t i = 0; i < f.header.count; ++i) apply(f.verdict_at(i), f.header.incarnation, now);
   }
 
   bool seen_incarnation(std::uint64_t inc) const noexcept {
@@ -507,7 +514,7 @@ class offloader {
     last_progress_ns_ = now;
   }
 
-  void apply(const verdict_record& v, ns_t now) {
+  void apply(const verdict_record& v, std::uint64_t incarnation, ns_t now) {
     if (v.seq == 0 || v.seq > sent_high_) {
       bump(unknown_seq_);
       return;
@@ -536,7 +543,7 @@ class offloader {
       return;
     }
     e.st = st::verdicted;
-    const verdict out{v.seq, v.txn_id, v.score, v.decision, incarnation_, now};
+    const verdict out{v.seq, v.txn_id, v.score, v.decision, incarnation, now};
     on_fate_(e.t, v.seq, fate::verdict, &out, e.offload_ns);
     // Counted after the callback: drain() returning means every callback finished.
     bump(verdicts_);

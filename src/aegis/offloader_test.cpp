@@ -267,10 +267,10 @@ TEST(Offloader, NewIncarnationResendsEveryUnverdictedTransactionInOrder) {
   h.expect_exactly_once(500);
 }
 
-TEST(Offloader, VerdictsFromASupersededIncarnationAreStale) {
+TEST(Offloader, VerdictsFromASupersededIncarnationAreApplied) {
   harness h([](offloader_config& c) { c.retransmit_timeout_ns = 60'000'000'000; });
   // The peer announces 31, then 32 takes over; it answers every frame first as
-  // 31 (stale: seen, not current) and then as 32.
+  // 31 (superseded: seen, not current, applied) and then as 32 (duplicates).
   fake_bridge bridge(
       h.dir, 31,
       [&](fake_bridge& b, const decoded_frame& f) {
@@ -285,7 +285,7 @@ TEST(Offloader, VerdictsFromASupersededIncarnationAreStale) {
   EXPECT_EQ(c.bridge_incarnations, 2u);
   EXPECT_EQ(c.verdicts, 10u);
   EXPECT_EQ(c.stale_incarnation, 10u);
-  EXPECT_EQ(c.duplicate_verdicts, 0u);
+  EXPECT_EQ(c.duplicate_verdicts, 10u);
   h.expect_exactly_once(10);
 }
 
