@@ -4,8 +4,8 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <new>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <system_error>
 
