@@ -49,8 +49,10 @@ recv_result zmq_env::socket::recv(std::vector<std::byte>& buffer) noexcept {
   if (rc < 0) {
     const int e = zmq_errno();
     zmq_msg_close(&msg);
+    drained_ = e == EAGAIN;
     return e == EAGAIN ? recv_result::would_block : recv_result::failed;
   }
+  drained_ = false;
   const auto n = zmq_msg_size(&msg);
   recv_result result = recv_result::ok;
   try {
@@ -114,10 +116,16 @@ wake_reason zmq_env::wait(socket& s, doorbell& bell, ns_t deadline_ns) {
   // zmq_poll only knows milliseconds; the pump naps for tens of microseconds.
   // So we poll the socket's ZMQ_FD (an edge-triggered "look at ZMQ_EVENTS"
   // signal) and the doorbell with ppoll, and ask ZMQ_EVENTS before every
-  // sleep and after every wake-up, as libzmq documents for ZMQ_FD.
+  // sleep and after every wake-up, as libzmq documents for ZMQ_FD, except
+  // before the first sleep when the caller's last receive on `s` came back
+  // empty: that receive processed the socket's commands just as ZMQ_EVENTS
+  // would have, so the next message will signal ZMQ_FD. On this VM every
+  // ZMQ_EVENTS is two system calls (getpid and a poll of the mailbox).
   const int zfd = s.raw().get(zmq::sockopt::fd);
+  bool ask = !s.drained();
   for (;;) {
-    if ((s.raw().get(zmq::sockopt::events) & ZMQ_POLLIN) != 0) return wake_reason::readable;
+    if (ask && (s.raw().get(zmq::sockopt::events) & ZMQ_POLLIN) != 0) return wake_reason::readable;
+    ask = true;
     timespec ts{};
     timespec* timeout = nullptr;
     if (deadline_ns != no_deadline) {
