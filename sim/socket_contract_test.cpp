@@ -164,6 +164,47 @@ void doorbell_and_deadline(Env& env, const std::string& ep) {
   EXPECT_EQ(env.wait(pull, bell, env.now_ns() + 5 * milli), wake_reason::deadline);
 }
 
+// wait() after a receive: whether the last receive came back empty (the
+// production layer then skips ZMQ_EVENTS before sleeping) or returned a
+// message with another still queued, a queued message must wake it as
+// `readable`, never let it sleep to the deadline.
+template <class Env>
+void wait_after_a_receive_sees_queued_messages(Env& env, const std::string& ep) {
+  auto pull = env.make_socket(socket_kind::pull, socket_options{});
+  pull.bind(ep);
+  auto push = env.make_socket(socket_kind::push, socket_options{});
+  push.connect(ep);
+  ASSERT_EQ(push.send(bytes_of("probe")), send_result::ok);
+  ASSERT_EQ(recv_one(env, pull, env.now_ns() + 5 * second), std::optional<std::string>{"probe"});
+  auto bell = env.make_doorbell();
+  std::vector<std::byte> buf;
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE("round " + std::to_string(i));
+    // An empty receive, then a message sent while (or before) the pump sleeps.
+    ASSERT_EQ(pull.recv(buf), recv_result::would_block);
+    ASSERT_EQ(push.send(bytes_of("a" + std::to_string(i))), send_result::ok);
+    ASSERT_EQ(push.send(bytes_of("b" + std::to_string(i))), send_result::ok);
+    ASSERT_EQ(env.wait(pull, bell, env.now_ns() + 2 * second), wake_reason::readable);
+    ASSERT_EQ(pull.recv(buf), recv_result::ok);
+    EXPECT_EQ(string_of(buf), "a" + std::to_string(i));
+    // A receive that returned a message: the second one may already be
+    // queued, with ZMQ_FD's signal spent; wait() must still see it.
+    if (pull.recv(buf) != recv_result::ok) {
+      ASSERT_EQ(env.wait(pull, bell, env.now_ns() + 2 * second), wake_reason::readable);
+      ASSERT_EQ(pull.recv(buf), recv_result::ok);
+    }
+    EXPECT_EQ(string_of(buf), "b" + std::to_string(i));
+    ASSERT_EQ(push.send(bytes_of("c" + std::to_string(i))), send_result::ok);
+    ASSERT_EQ(push.send(bytes_of("d" + std::to_string(i))), send_result::ok);
+    ASSERT_EQ(env.wait(pull, bell, env.now_ns() + 2 * second), wake_reason::readable);
+    ASSERT_EQ(pull.recv(buf), recv_result::ok);
+    EXPECT_EQ(string_of(buf), "c" + std::to_string(i));
+    ASSERT_EQ(env.wait(pull, bell, env.now_ns() + 2 * second), wake_reason::readable) << "d was queued";
+    ASSERT_EQ(pull.recv(buf), recv_result::ok);
+    EXPECT_EQ(string_of(buf), "d" + std::to_string(i));
+  }
+}
+
 // ---------------------------------------------------------------- harnesses
 
 using case_fn_zmq = void (*)(aegis::zmq_env&, const std::string&);
@@ -209,5 +250,6 @@ CONTRACT_CASE(would_block_at_hwm)
 CONTRACT_CASE(messages_to_a_dead_peer_are_lost)
 CONTRACT_CASE(connect_before_bind_reconnects)
 CONTRACT_CASE(doorbell_and_deadline)
+CONTRACT_CASE(wait_after_a_receive_sees_queued_messages)
 
 }  // namespace
