@@ -283,7 +283,7 @@ class Bridge:
         more = True
         while more and len(raws) < batch_max:
             raws.append(pull.recv(zmq.NOBLOCK, copy=True))
-            more = bool(pull.get(_EVENTS) & _POLLIN)
+            more = self._pull_readable()
         self.stats.frames_received += len(raws)
         frames = []
         for raw in raws:
