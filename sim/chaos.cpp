@@ -292,6 +292,7 @@ class chaos_runner {
     o.mode = *c.s.mode == admission::block ? "block" : "drop";
     o.scheduler = to_string(c.s.strategy);
     o.swarm = swarm_mix_for(c.s.seed).kinds;
+    if (*c.s.mode == admission::block) std::erase(o.swarm, "ttl.short");  // Block mode has no TTL: inert there.
     o.reproduce = replay_line(c.s, o_);
     o.run_line = run_line(c.s, o_);
     o.wall_s = seconds_since(c.start);

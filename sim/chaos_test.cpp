@@ -75,6 +75,22 @@ TEST(chaos_swarm, long_stalls_outlast_the_retransmit_timeout) {
   EXPECT_GT(long_stalls, 0) << "the swarm must produce stalls longer than the retransmit timeout";
 }
 
+TEST(chaos_swarm, ttl_short_gives_drop_seeds_ttls_as_short_as_the_faults) {
+  // Without it only about one seed in 1500 had an entry expire while its
+  // verdict was on the way (derive() draws TTLs of 0.5-3 s).
+  int short_ttls = 0;
+  for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+    const scenario s = chaos_scenario(seed, chaos_default_length_ns);
+    if (*s.mode == admission::block) {
+      EXPECT_EQ(*s.ttl_ns, 0) << "seed " << seed << ": block mode promises no loss, so no TTL";
+    } else if (*s.ttl_ns < 500'000'000) {
+      EXPECT_GE(*s.ttl_ns, 5'000'000) << "seed " << seed;
+      ++short_ttls;
+    }
+  }
+  EXPECT_GT(short_ttls, 20) << "about a quarter of the seeds should be drop mode with ttl.short on";
+}
+
 TEST(chaos_shrink, reaches_the_minimal_plan_for_a_known_failure) {
   scenario s = chaos_scenario(7, 2'000'000'000);
   // Give the plan two crashes and noise; the "bug" needs any crash.

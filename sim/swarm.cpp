@@ -17,9 +17,18 @@ namespace {
 const char* const timed_kinds[] = {"crash", "crash.burst", "stall.short", "stall.long",
                                    "slow",  "clog.offload", "clog.verdict", "clock"};
 
+// Workload switches: they change the scenario, not the fault plan. Listed
+// after the sites so that adding one shifts no earlier kind's draw.
+// "ttl.short": in drop mode, a TTL of 5-300 ms instead of derive()'s
+// 0.5-3 s, i.e. as short as the stalls, clogs and restarts above, so that
+// entries expire while their verdicts are on the way. With derive()'s TTLs
+// only about one seed in 1500 reached that race.
+const char* const workload_kinds[] = {"ttl.short"};
+
 std::vector<std::string> make_kinds() {
   std::vector<std::string> k(std::begin(timed_kinds), std::end(timed_kinds));
   for (std::string_view site : fault_sites) k.push_back("site:" + std::string(site));
+  k.insert(k.end(), std::begin(workload_kinds), std::end(workload_kinds));
   return k;
 }
 
@@ -87,6 +96,7 @@ fault_plan swarm_fault_plan(const scenario& d) {
       const auto rate = static_cast<std::uint32_t>(heavy ? r.range(20, 500) : r.range(100, 50'000));
       p.sites.push_back({name, 1'000'000, rate});  // The swarm already chose it: active for sure.
     }
+    // Workload kinds ("ttl.short") add no fault: chaos_scenario applies them.
   }
   p.heal_at_ns = heal;
   std::stable_sort(p.events.begin(), p.events.end(), [](const fault_event& a, const fault_event& b) { return a.at_ns < b.at_ns; });
@@ -104,6 +114,10 @@ scenario chaos_scenario(std::uint64_t seed, ns_t sim_duration_ns) {
   s.pct_depth = static_cast<std::uint32_t>(r.range(2, 4));
   s.fault_spec = "none";
   scenario d = derive(std::move(s));
+  const std::vector<std::string> kinds = swarm_mix_for(seed).kinds;
+  if (*d.mode == admission::drop && std::find(kinds.begin(), kinds.end(), "ttl.short") != kinds.end()) {
+    d.ttl_ns = prng::derive(seed, "chaos.ttl").range(5, 300) * 1'000'000;
+  }
   d.plan = swarm_fault_plan(d);
   d.fault_spec = d.plan.to_string();
   AEGIS_ASSERT(d.plan.heal_at_ns.has_value(), "a swarm plan heals");
