@@ -51,13 +51,14 @@ def machine_factory(new_harness, tally, deadline):
 
         @initialize(nonminimal=st.integers(0, 255), mode=st.sampled_from(["block", "drop"]),
                     rate=st.sampled_from([5_000, 20_000, 50_000]), capacity=st.sampled_from([1024, 4096]),
-                    retransmit=st.sampled_from(["200ms", "1s"]))
-        def choose(self, nonminimal, mode, rate, capacity, retransmit):
+                    retransmit=st.sampled_from(["200ms", "1s"]), ttl=st.sampled_from([None, "300ms"]))
+        def choose(self, nonminimal, mode, rate, capacity, retransmit, ttl):
             # Hypothesis first tries "minimal" examples, zero-filled after a
             # short prefix. A zero here marks them; rejecting them makes it
             # give up on minimal examples early.
             reject_if(nonminimal == 0)
-            self.params = (mode, rate, capacity, retransmit)
+            # A TTL only in drop mode: block mode promises every payment a verdict.
+            self.params = (mode, rate, capacity, retransmit, ttl if mode == "drop" else None)
 
         def _live(self) -> bool:
             """True when this step should act; the first step starts the world (so empty schedules cost nothing)."""

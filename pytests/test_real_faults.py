@@ -8,7 +8,9 @@ metrics where they are stable), not just that nothing crashed:
 - stalls: SIGSTOP shorter than the retransmit timeout (no timeout resend),
   longer (the core resends, nothing is verdicted twice in the ledger), and
   until the ring fills (block: producer back-pressure, no loss; drop:
-  ring_full drops equal to the ids without a verdict);
+  ring_full drops equal to the ids without a verdict); with a TTL, longer
+  than the TTL (what the bridge holds expires, its late verdicts change no
+  fate, the ledger's expired ids match the count);
 - core shutdown: SIGTERM drains and writes a complete summary; SIGKILL is
   survived by the bridge, which serves the next core epoch;
 - failpoints: transport send/recv faults switched on through libfiu's remote
@@ -74,6 +76,7 @@ def assert_drop_ledger_matches(h, s):
     verdict_ids = by_fate.get("verdict", set())
     dropped_ids = set().union(*(ids for fate, ids in by_fate.items() if fate.startswith("dropped")))
     assert len(by_fate.get("dropped_ring_full", ())) == s["dropped"]["ring_full"]
+    assert len(by_fate.get("expired", ())) == s["expired"]
     assert len(verdict_ids) == s["verdicts"] and len(ledger.fates) == s["offered"]
     assert set(ledger.fates) - verdict_ids == dropped_ids | by_fate.get("expired", set())
 
@@ -180,6 +183,28 @@ def test_drop_mode_stall_until_the_ring_fills(core_harness):
     h.wait_core_metric("aegis_in_flight", lambda v: v < capacity / 2)
     s = assert_clean_terminated_run(h, 2_000)
     assert s["dropped"]["ring_full"] >= 1_000
+    assert_drop_ledger_matches(h, s)
+
+
+def test_ttl_expires_what_a_stalled_bridge_owes_and_ignores_its_late_verdicts(core_harness):
+    # The core keeps sending to the frozen bridge (its connection is up) until
+    # the send window is full: ~8k records that wait in the socket buffers and
+    # the bridge's queue, and expire there. On SIGCONT the bridge answers them
+    # all; those verdicts come too late and must change no fate.
+    h = core_harness
+    bridge = h.start_bridge()
+    h.start_core(mode="drop", duration="60s", rate=20_000, ring_capacity=16384, retransmit_timeout="20s",
+                 ttl="300ms")
+    h.wait_core_metric("aegis_verdicts_total", lambda v: v >= 2_000)
+    bridge.stall()
+    h.wait_core_metric("aegis_expired_total", lambda v: v >= 2_000)
+    bridge.resume()
+    verdicts = h.core_metric("aegis_verdicts_total")
+    h.wait_core_metric("aegis_verdicts_total", lambda v: v >= verdicts + 2_000)  # fresh payments get verdicts again
+    s = assert_clean_terminated_run(h, 4_000)
+    assert s["expired"] >= 2_000
+    assert s["late_verdicts"] > 0, "the resumed bridge answered payments that had expired meanwhile"
+    assert s["accepted"] == s["verdicts"] + s["expired"]
     assert_drop_ledger_matches(h, s)
 
 

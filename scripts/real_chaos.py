@@ -169,6 +169,9 @@ class RealChaos:
         rate = self.rng.choice([5_000, 10_000, 20_000, 40_000])
         capacity = self.rng.choice([1024, 4096])
         retransmit_ms = self.rng.choice([200, 500])
+        # Drop mode may expire payments: a TTL shorter than the stalls and
+        # restarts below makes payments expire while the bridge owes them.
+        ttl_ms = self.rng.choice([0, 300, 1000]) if mode == "drop" else 0
         # At most half of what the budget leaves after two tails, so even a one-minute
         # budget runs two epochs: one in each mode.
         cap = max(MIN_EPOCH_S, (self.args.budget - 2 * EPOCH_TAIL_S) / 2)
@@ -176,12 +179,15 @@ class RealChaos:
         h = Harness(self.root.new_test_dir(), core_bin, core_reason)
         world = ChaosWorld(h, self.tally)
         info = {"epoch": n, "mode": mode, "rate": rate, "capacity": capacity, "retransmit_ms": retransmit_ms,
+                "ttl_ms": ttl_ms,
                 "start": self.timeline.now()}
         self.timeline.epochs.append(info)
         print(f"epoch {n}: {mode} mode, {rate}/s, ring {capacity}, retransmit {retransmit_ms} ms, "
+              f"ttl {f'{ttl_ms} ms' if ttl_ms else 'none'}, "
               f"faults for {length:.0f}s", flush=True)
         try:
-            world.start(mode=mode, rate=rate, capacity=capacity, retransmit=f"{retransmit_ms}ms")
+            world.start(mode=mode, rate=rate, capacity=capacity, retransmit=f"{retransmit_ms}ms",
+                        ttl=f"{ttl_ms}ms" if ttl_ms else None)
             self.sampler.port, self.sampler.epoch = h.core_metrics_port, n
             end = time.monotonic() + max(length, 1.0)
             while time.monotonic() < end:
@@ -200,10 +206,12 @@ class RealChaos:
             heal["end"] = self.timeline.now()
             s = h.summary()
             info.update(end=self.timeline.now(), offered=s["offered"], verdicts=s["verdicts"], expired=s["expired"],
-                        dropped=sum(s["dropped"].values()), lost=s["lost"], retransmits=s["retransmits"],
+                        dropped=sum(s["dropped"].values()), lost=s["lost"], late_verdicts=s["late_verdicts"],
+                        retransmits=s["retransmits"],
                         bridge_incarnations=s["bridge_incarnations"], result="pass")
             print(f"  epoch {n} ok: offered {s['offered']} = verdicts {s['verdicts']} + expired {s['expired']} + "
-                  f"dropped {sum(s['dropped'].values())}; lost {s['lost']}; retransmits {s['retransmits']}; "
+                  f"dropped {sum(s['dropped'].values())}; lost {s['lost']}; late verdicts {s['late_verdicts']}; "
+                  f"retransmits {s['retransmits']}; "
                   f"{s['bridge_incarnations']} bridge incarnations; heal, drain and exact checks took "
                   f"{heal['end'] - heal['t']:.1f}s", flush=True)
         except BaseException as e:
