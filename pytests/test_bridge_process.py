@@ -7,6 +7,8 @@ shows:
 - Bad arguments end it with exit code 2 and exactly one line on stderr.
 - Its Prometheus endpoint parses with prometheus_client's parser, passes
   `promtool check metrics`, and its counters equal the traffic sent.
+- With `--model` it serves a pickled scikit-learn model from the training
+  script, and answers exactly what that model scores in-process.
 - The stop-before-send hook freezes it after receiving and before answering,
   so a kill there leaves frames unanswered, which a new incarnation answers.
 - It may start before the core, and it survives the core dying and a new
@@ -18,6 +20,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from aegis_bridge import protocol as p
@@ -91,6 +94,27 @@ def test_metrics_parse_pass_promtool_and_count_the_traffic(harness, core):
     if ok is None:
         pytest.skip(output)
     assert ok, output
+
+
+def test_serves_with_a_scikit_learn_model_from_the_training_script(harness, core, tmp_path):
+    pytest.importorskip("sklearn", reason="the optional scikit-learn path (scripts/bootstrap.sh installs it)")
+    from aegis_bridge.model import load_model
+
+    pkl = tmp_path / "model.pkl"
+    r = subprocess.run([PYTHON, str(REPO / "scripts/train_model.py"), "--samples", "20000",
+                        "--out", str(tmp_path / "w.json"), "--sklearn", str(pkl)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    bridge = harness.start_bridge(extra=["--model", pkl])
+    assert "model sklearn-LogisticRegression" in bridge.log_text()
+    frames = core.send_txns(2000, per_frame=100)
+    core.wait_verdict_records(2000)
+    verdicts = core.verdict_records()
+    txns = np.concatenate(frames)
+    assert verdicts["seq"].tolist() == txns["seq"].tolist() and np.array_equal(verdicts["txn_id"], txns["txn_id"])
+    # What the process answered is what that model scores in-process.
+    scores, decisions = load_model(pkl).score(txns)
+    assert np.array_equal(verdicts["score"], scores) and np.array_equal(verdicts["decision"], decisions)
 
 
 def test_killed_between_receiving_and_sending_then_a_new_incarnation_answers(harness, core):

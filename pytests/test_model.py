@@ -13,8 +13,8 @@
   scikit-learn model where scikit-learn is not installed.
 """
 
-import importlib.util
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -153,9 +153,62 @@ def test_bad_weight_files_raise_one_clear_error(tmp_path):
         assert "\n" not in str(e.value) and name in str(e.value)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("sklearn") is not None, reason="scikit-learn is installed here")
-def test_sklearn_model_without_sklearn_is_a_clear_error(tmp_path):
+def train_sklearn(tmp_path):
+    """Trains both models on the same 20k samples: (weights JSON, pickled sklearn model)."""
+    weights, pkl = tmp_path / "w.json", tmp_path / "m.pkl"
+    r = subprocess.run([sys.executable, str(REPO / "scripts/train_model.py"), "--samples", "20000",
+                        "--out", str(weights), "--sklearn", str(pkl)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return weights, pkl
+
+
+def test_sklearn_model_from_the_training_script_scores_like_the_numpy_model(tmp_path):
+    pytest.importorskip("sklearn", reason="the optional scikit-learn path (scripts/bootstrap.sh installs it)")
+    weights, pkl = train_sklearn(tmp_path)
+    sk, ref = load_model(pkl), load_model(weights)
+    assert sk.name == "sklearn-LogisticRegression" and ref.name == "numpy-logreg"
+    t = txns(5_000, seed=3)
+    scores, decisions = sk.score(t)
+    assert scores.shape == (5_000,) and scores.dtype == np.float32 and decisions.dtype == np.uint8
+    assert np.array_equal(decisions, decide(scores, sk.review, sk.decline))
+    # The same L2-regularised logistic regression fitted by two solvers: the
+    # scores agree closely. Features in another order, or another scaling,
+    # would not.
+    ref_scores, ref_decisions = ref.score(t)
+    assert np.max(np.abs(scores - ref_scores)) < 1e-3
+    assert np.mean(decisions == ref_decisions) > 0.995
+
+
+def test_sklearn_model_without_sklearn_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # find_spec("sklearn") is None: as if not installed
     path = tmp_path / "model.pkl"
     path.write_bytes(b"irrelevant")
     with pytest.raises(ModelError, match="needs scikit-learn"):
         load_model(path)
+
+
+def test_unreadable_or_foreign_pickles_are_one_clear_error(tmp_path):
+    pytest.importorskip("sklearn", reason="the optional scikit-learn path (scripts/bootstrap.sh installs it)")
+    garbage = tmp_path / "garbage.pkl"
+    garbage.write_bytes(b"not a pickle")
+    garbage_get = tmp_path / "garbage_get.pkl"
+    garbage_get.write_bytes(b"garbage\n")  # a pickle GET opcode with a bad argument: ValueError inside pickle
+    missing_class = tmp_path / "missing_class.pkl"
+    missing_class.write_bytes(b"cno_such_module\nNoSuchClass\n.")  # GLOBAL of a module that does not exist
+    foreign = tmp_path / "foreign.pkl"
+    foreign.write_bytes(pickle.dumps({"estimator": None, "features": ["amount"], "thresholds": {}}))
+    no_estimator = tmp_path / "no_estimator.pkl"
+    no_estimator.write_bytes(pickle.dumps({"estimator": None, "features": list(FEATURE_NAMES),
+                                           "thresholds": {"review": 0.2, "decline": 0.5}}))
+    no_thresholds = tmp_path / "no_thresholds.pkl"
+    no_thresholds.write_bytes(pickle.dumps({"estimator": None, "features": list(FEATURE_NAMES)}))
+    bad_thresholds = tmp_path / "bad_thresholds.pkl"
+    bad_thresholds.write_bytes(pickle.dumps({"estimator": None, "features": list(FEATURE_NAMES),
+                                             "thresholds": {"review": 0.9, "decline": 0.5}}))
+    for path, words in ((garbage, "cannot read scikit-learn model"), (garbage_get, "cannot read scikit-learn model"),
+                        (missing_class, "cannot read scikit-learn model"), (foreign, "expected a dict"),
+                        (no_estimator, "no predict_proba"), (no_thresholds, "need review and decline"),
+                        (bad_thresholds, "review <= decline")):
+        with pytest.raises(ModelError, match=words) as e:
+            load_model(path)
+        assert "\n" not in str(e.value)

@@ -218,10 +218,18 @@ def _load_sklearn(path: Path):
     try:
         with open(path, "rb") as f:
             doc = pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError) as e:
-        raise ModelError(f"cannot read scikit-learn model {path}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - unpickling arbitrary bytes can raise almost anything
+        raise ModelError(f"cannot read scikit-learn model {path}: {type(e).__name__}: {e}") from None
     # The training script pickles {"estimator", "features", "thresholds"}.
     if not isinstance(doc, dict) or tuple(doc.get("features", ())) != FEATURE_NAMES:
         raise ModelError(f"{path}: expected a dict with estimator, features {list(FEATURE_NAMES)}, thresholds")
-    t = doc["thresholds"]
-    return SklearnModel(doc["estimator"], t["review"], t["decline"])
+    estimator, t = doc.get("estimator"), doc.get("thresholds")
+    try:
+        review, decline = float(t["review"]), float(t["decline"])
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"{path}: malformed scikit-learn model: thresholds {t!r} need review and decline") from None
+    if not 0.0 <= review <= decline <= 1.0:
+        raise ModelError(f"{path}: malformed scikit-learn model: thresholds must satisfy 0 <= review <= decline <= 1")
+    if not hasattr(estimator, "predict_proba"):
+        raise ModelError(f"{path}: malformed scikit-learn model: {type(estimator).__name__} has no predict_proba")
+    return SklearnModel(estimator, review, decline)
