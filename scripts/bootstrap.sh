@@ -17,6 +17,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   python3 python3-zmq python3-xxhash python3-numpy python3-pytest python3-hypothesis
   python3-prometheus-client python3-matplotlib python3-yaml python3-sklearn tox
+  python3-venv python3-pip python3-setuptools python3-wheel
 )
 
 missing=()
