@@ -359,6 +359,23 @@ def test_core_unwritable_summary_json_goes_to_stderr(core, short_dir):
     (["run", "--seed", "1", "--faults", "explode@1s/1s"], "unknown fault kind 'explode'"),
     (["run", "--seed", "1", "--ring-capacity", "3"], "must be a power of two"),
     (["run", "--seed", "1", "--mode", "fast"], "--mode"),
+    # Each of these used to run: 0 silently meant "from the seed", or the run
+    # ended in a simulated CRASH (exit 3) or liveness failure (exit 2) that
+    # reads like a bug found.
+    (["run", "--seed", "1", "--producers", "0"], "--producers: must be at least 1"),
+    (["run", "--seed", "1", "--rate", "0"], "--rate: must be at least 1"),
+    (["run", "--seed", "1", "--burst", "0"], "--burst: must be at least 1"),
+    (["run", "--seed", "1", "--batch-max", "0"], "--batch-max: must be at least 1"),
+    (["run", "--seed", "1", "--batch-max", "1025"], "batch_max (--batch-max) must be in 1..1024"),
+    (["run", "--seed", "1", "--ring-capacity", "0"], "--ring-capacity: must be at least 1"),
+    (["run", "--seed", "1", "--sim-duration", "0s"], "sim_duration (--sim-duration) must be positive"),
+    (["run", "--seed", "1", "--retransmit", "0s"], "retransmit (--retransmit) must be positive"),
+    (["run", "--seed", "1", "--converge", "0s"], "converge (--converge) must be positive"),
+    (["run", "--seed", "1", "--scheduler", "pct", "--pct-depth", "0"], "pct_depth (--pct-depth) must be at least 1"),
+    (["run", "--seed", "1", "--preempt-ppm", "1000001"], "preempt_ppm (--preempt-ppm) must be at most 1000000"),
+    (["replay", "--schedule", "{\"seed\":1,\"retransmit\":\"0s\"}"], "schedule: retransmit (--retransmit) must be positive"),
+    (["replay", "--schedule", "{\"seed\":1,\"pct_depth\":0}"], "schedule: pct_depth (--pct-depth) must be at least 1"),
+    (["replay", "--schedule", "{\"seed\":1,\"producers\":0}"], "schedule: producers (--producers) must be at least 1"),
     (["replay", "--schedule", "{\"seed\":"], "schedule is not JSON"),
     (["replay", "--schedule", "{\"mode\":\"block\"}"], "an object with a \"seed\" is required"),
     (["replay", "--schedule", "{\"seed\":1,\"faults\":\"crash@\"}"], "bad time in 'crash@'"),

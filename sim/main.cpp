@@ -69,20 +69,33 @@ struct run_args {
   std::string mutant;
 };
 
+// For the workload options whose 0 would mean "take it from the seed": an
+// explicit 0 is a mistake, not a request for the default.
+const CLI::Validator at_least_one{[](std::string& v) -> std::string {
+                                    if (v.empty() || v.find_first_not_of('0') != std::string::npos) return {};
+                                    return "must be at least 1 (leave the option out to take it from the seed)";
+                                  },
+                                  ">= 1"};
+
 void add_run_options(CLI::App* cmd, run_args& a) {
   cmd->add_option("--seed", a.seed, "decimal, 0x-hex, or a 40-hex git commit hash")->required();
   cmd->add_option("--mode", a.mode, "block|drop (default: from the seed)")->check(CLI::IsMember({"block", "drop"}));
   cmd->add_option("--sim-duration", a.sim_duration, "workload duration in virtual time, e.g. 30s, 500ms");
-  cmd->add_option("--producers", a.producers, "producer fibers (default: from the seed, 1..4)");
-  cmd->add_option("--ring-capacity", a.ring_capacity, "ring slots, a power of two (default: from the seed)");
-  cmd->add_option("--rate", a.rate, "offered txn per simulated second (default: from the seed)");
-  cmd->add_option("--burst", a.burst, "rate multiplier during bursts, 1 = none (default: from the seed)");
+  cmd->add_option("--producers", a.producers, "producer fibers (default: from the seed, 1..4)")
+      ->check(at_least_one);
+  cmd->add_option("--ring-capacity", a.ring_capacity, "ring slots, a power of two (default: from the seed)")
+      ->check(at_least_one);
+  cmd->add_option("--rate", a.rate, "offered txn per simulated second (default: from the seed)")
+      ->check(at_least_one);
+  cmd->add_option("--burst", a.burst, "rate multiplier during bursts, 1 = none (default: from the seed)")
+      ->check(at_least_one);
   cmd->add_option("--scheduler", a.scheduler, "random|pct")->check(CLI::IsMember({"random", "pct"}));
   cmd->add_option("--pct-depth", a.pct_depth, "PCT bug depth d");
   cmd->add_option("--preempt-ppm", a.preempt_ppm, "random scheduler: preemption chance per yield point (ppm)");
   cmd->add_option("--ttl", a.ttl, "offloader TTL, 0s = none (default: 0 in block mode, from the seed in drop)");
   cmd->add_option("--retransmit", a.retransmit, "offloader retransmit timeout (default: from the seed)");
-  cmd->add_option("--batch-max", a.batch_max, "offloader batch size (default: from the seed)");
+  cmd->add_option("--batch-max", a.batch_max, "offloader batch size (default: from the seed)")
+      ->check(at_least_one);
   cmd->add_option("--converge", a.converge, "after the workload, everything accepted is terminal within this");
   cmd->add_option("--faults", a.faults, "none | default | a fault plan (see docs/SIMULATOR.md)");
   cmd->add_option("--trace", a.trace, "write Chrome trace-event JSON (Perfetto) to this file");
@@ -119,12 +132,7 @@ scenario scenario_from(const run_args& a) {
   s.converge_ns = duration_or_die("--converge", a.converge);
   s.fault_spec = a.faults;
   s.mutant = a.mutant;
-  if (s.ring_capacity && (*s.ring_capacity < 2 || (*s.ring_capacity & (*s.ring_capacity - 1)) != 0)) {
-    throw CLI::ValidationError("--ring-capacity", "must be a power of two >= 2");
-  }
-  if (s.batch_max && (*s.batch_max < 1 || *s.batch_max > aegis::max_records)) {
-    throw CLI::ValidationError("--batch-max", "must be in 1..1024");
-  }
+  if (const std::string bad = invalid_parameter(s); !bad.empty()) throw CLI::ValidationError(bad);
   try {
     return derive(std::move(s));
   } catch (const std::invalid_argument& e) {

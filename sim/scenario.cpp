@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "aegis/fault.hpp"
+#include "aegis/protocol.hpp"
 #include "sim/seed.hpp"
 
 namespace aegis::sim {
@@ -155,6 +156,25 @@ fault_plan default_fault_plan(std::uint64_t seed, ns_t duration_ns) {
   p.heal_at_ns = duration_ns / 4 * 3;
   std::stable_sort(p.events.begin(), p.events.end(), [](const fault_event& a, const fault_event& b) { return a.at_ns < b.at_ns; });
   return p;
+}
+
+std::string invalid_parameter(const scenario& s) {
+  if (s.sim_duration_ns <= 0) return "sim_duration (--sim-duration) must be positive";
+  if (s.producers && *s.producers < 1) return "producers (--producers) must be at least 1";
+  if (s.ring_capacity && (*s.ring_capacity < 2 || (*s.ring_capacity & (*s.ring_capacity - 1)) != 0)) {
+    return "ring_capacity (--ring-capacity) must be a power of two >= 2";
+  }
+  if (s.rate_per_s && *s.rate_per_s < 1) return "rate (--rate) must be at least 1";
+  if (s.burst_factor && *s.burst_factor < 1) return "burst (--burst) must be at least 1";
+  if (s.pct_depth < 1) return "pct_depth (--pct-depth) must be at least 1";
+  if (s.preempt_ppm && *s.preempt_ppm > 1'000'000) return "preempt_ppm (--preempt-ppm) must be at most 1000000";
+  if (s.ttl_ns && *s.ttl_ns < 0) return "ttl (--ttl) must not be negative";
+  if (s.retransmit_ns && *s.retransmit_ns <= 0) return "retransmit (--retransmit) must be positive";
+  if (s.batch_max && (*s.batch_max < 1 || *s.batch_max > max_records)) {
+    return fmt::format("batch_max (--batch-max) must be in 1..{}", max_records);
+  }
+  if (s.converge_ns <= 0) return "converge (--converge) must be positive";
+  return {};
 }
 
 scenario derive(scenario s) {

@@ -97,6 +97,12 @@ struct scenario {
   std::string describe() const;
 };
 
+/// The first parameter set (on the command line or in a schedule) that no
+/// run can use, as "<schedule field> (<flag>) <requirement>"; empty if none.
+/// Checked before a run so that bad input is a usage error, never a
+/// simulated crash or liveness failure that looks like a bug found.
+std::string invalid_parameter(const scenario& s);
+
 /// Fills every unset parameter from the seed and resolves the fault plan.
 /// Throws std::invalid_argument for an unparsable fault spec.
 scenario derive(scenario s);

@@ -103,14 +103,7 @@ scenario parse_schedule(std::string_view json_text) {
   } catch (const json::exception& e) {
     throw std::invalid_argument(fmt::format("schedule: {}", e.what()));
   }
-  if (s.ring_capacity && (*s.ring_capacity < 2 || (*s.ring_capacity & (*s.ring_capacity - 1)) != 0)) {
-    throw std::invalid_argument("schedule: ring_capacity must be a power of two >= 2");
-  }
-  if (s.batch_max && (*s.batch_max < 1 || *s.batch_max > max_records)) {
-    throw std::invalid_argument("schedule: batch_max must be in 1..1024");
-  }
-  if (s.producers && *s.producers < 1) throw std::invalid_argument("schedule: producers >= 1");
-  if (s.rate_per_s && *s.rate_per_s < 1) throw std::invalid_argument("schedule: rate >= 1");
+  if (const std::string bad = invalid_parameter(s); !bad.empty()) throw std::invalid_argument("schedule: " + bad);
   return derive(std::move(s));
 }
 
