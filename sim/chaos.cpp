@@ -611,13 +611,19 @@ int run_chaos_command(const chaos_cli_args& a, const char* argv0) {
   if (a.seed_count != 0) o.seed_count = a.seed_count;
   o.jobs = a.jobs;
   o.out_dir = a.out;
-  o.max_failures = std::max(1u, a.max_failures);
-  for (auto [text, target, flag] : {std::tuple{&a.sim_duration, &o.sim_duration_ns, "--sim-duration"},
-                                    std::tuple{&a.shrink_budget, &o.shrink_budget_ns, "--shrink-budget"},
-                                    std::tuple{&a.seed_timeout, &o.seed_timeout_ns, "--seed-timeout"}}) {
+  if (a.max_failures == 0) return usage("--max-failures: must be at least 1");
+  o.max_failures = a.max_failures;
+  // A zero seed length or seed timeout is a mistake (every seed empty, or
+  // every seed a "hang"), not a request; a zero shrink budget stops shrinking
+  // after its first step.
+  for (auto [text, target, flag, zero_ok] :
+       {std::tuple{&a.sim_duration, &o.sim_duration_ns, "--sim-duration", false},
+        std::tuple{&a.shrink_budget, &o.shrink_budget_ns, "--shrink-budget", true},
+        std::tuple{&a.seed_timeout, &o.seed_timeout_ns, "--seed-timeout", false}}) {
     if (text->empty()) continue;
     const auto d = parse_duration(*text);
     if (!d) return usage(fmt::format("{}: not a duration: {}", flag, *text));
+    if (*d == 0 && !zero_ok) return usage(fmt::format("{}: must be positive, got {}", flag, *text));
     *target = *d;
   }
   o.mutant = a.mutant;
