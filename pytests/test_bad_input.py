@@ -407,6 +407,16 @@ def test_bridge_bad_flags_exit_2(args, expect):
     _one_line_error(p.stderr, expect, "aegis-bridge:")
 
 
+# --- scripts/real_chaos.py: flags (exit 2) ----------------------------------------------------------------
+
+@pytest.mark.parametrize("budget, expect", [("0s", "must be positive"), ("1x", "not a duration"),
+                                            ("2 minutes", "not a duration")])
+def test_real_chaos_bad_budget_exit_2(budget, expect):
+    p = _run([PYTHON, str(REPO / "scripts" / "real_chaos.py"), "--budget", budget])
+    _assert_exit(p, 2)
+    assert f"argument --budget: {expect}" in p.stderr.splitlines()[-1], p.stderr
+
+
 # --- SCHED_FIFO refused (exit 3 / 2) -----------------------------------------------------------------
 
 def _as_unprivileged(argv):

@@ -64,7 +64,11 @@ def parse_budget(text: str) -> float:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", text.strip())
     if not m:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 90s, 2m)")
-    return float(m.group(1)) * {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600}[m.group(2)]
+    seconds = float(m.group(1)) * {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600}[m.group(2)]
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r} (a budget below {MIN_EPOCH_S:.0f}s still "
+                                         f"runs one {MIN_EPOCH_S:.0f}s epoch)")
+    return seconds
 
 
 class Timeline:
