@@ -16,11 +16,12 @@
 
 #include <array>
 #include <chrono>
-#include <thread>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -60,7 +61,7 @@ int main(int argc, char** argv) {
   std::string endpoint;
   std::uint64_t count = 1'000'000;
   app.add_option("--endpoint", endpoint, "The receiver's bound endpoint to connect to")->required();
-  app.add_option("--count", count, "Messages to send before END")->check(CLI::PositiveNumber);
+  app.add_option("--count", count, "Messages to send before END")->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()));
   CLI11_PARSE(app, argc, argv);
 
   std::vector<std::array<char, message_bytes>> pool;

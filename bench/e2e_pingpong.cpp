@@ -22,6 +22,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -89,9 +90,9 @@ int main(int argc, char** argv) {
   int warmup = 1'000;
   int reps = 3;
   app.add_option("--dir", dir, "Directory for the two ipc socket files (must exist)")->required();
-  app.add_option("--round-trips", round_trips, "Timed round trips per rep")->check(CLI::PositiveNumber);
+  app.add_option("--round-trips", round_trips, "Timed round trips per rep")->check(CLI::Range(1, std::numeric_limits<int>::max()));
   app.add_option("--warmup", warmup, "Untimed round trips first")->check(CLI::NonNegativeNumber);
-  app.add_option("--reps", reps, "Repetitions")->check(CLI::PositiveNumber);
+  app.add_option("--reps", reps, "Repetitions")->check(CLI::Range(1, std::numeric_limits<int>::max()));
   CLI11_PARSE(app, argc, argv);
 
   nlohmann::json out;

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -221,8 +222,8 @@ int main(int argc, char** argv) {
   int samples = 200'000;
   int reps = 3;
   app.add_option("--dir", dir, "Directory for ipc socket files (must exist)")->required();
-  app.add_option("--samples", samples, "Timed calls per variant per rep")->check(CLI::PositiveNumber);
-  app.add_option("--reps", reps, "Repetitions (alternating variants)")->check(CLI::PositiveNumber);
+  app.add_option("--samples", samples, "Timed calls per variant per rep")->check(CLI::Range(1, std::numeric_limits<int>::max()));
+  app.add_option("--reps", reps, "Repetitions (alternating variants)")->check(CLI::Range(1, std::numeric_limits<int>::max()));
   app.add_option("--json", json_path, "Append rows to this bench-results.json");
   CLI11_PARSE(app, argc, argv);
 

@@ -357,7 +357,7 @@ int main(int argc, char** argv) {
   bench_config cfg;
   CLI::App app{"aegis::ring_buffer vs boost::lockfree::spsc_queue vs moodycamel::ReaderWriterQueue"};
   app.add_option("--reps", cfg.reps, "repetitions of the alternating A B C sequence (>= 5 for a report)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, std::numeric_limits<int>::max()));
   app.add_flag("--quick", cfg.quick, "10x fewer items per run: a smoke check, not a measurement");
   app.add_option("--json", cfg.json_path, "append result rows to this JSON array file (bench-results.json)");
   app.add_option("--items", cfg.items, "item types to run")->check(CLI::IsMember({"all", "u64", "record256"}));

@@ -159,6 +159,7 @@ class _Live:
     (["--endpoint-dir", "D", "--ring-capacity", "3"], "power of two"),
     (["--endpoint-dir", "D", "--duration", "10q"], "invalid duration"),
     (["--endpoint-dir", "D", "--count", "5", "--duration", "1s"], "excludes"),
+    (["--endpoint-dir", "D", "--count", "0"], "--count: Value 0 not in range 1 to 18446744073709551615"),
     (["--endpoint-dir", "D", "--no-such-flag"], "no-such-flag"),
     (["--endpoint-dir", "D", "--retransmit-timeout", "0"], "--retransmit-timeout must be positive"),
     (["--endpoint-dir", "D", "--pump-nap", "0"], "--pump-nap must be positive"),

@@ -33,6 +33,7 @@
 #include <filesystem>
 #include <fstream>
 #include <latch>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -583,7 +584,8 @@ int main(int argc, char** argv) {
           return "ring capacity must be a number";
         }
       });
-  auto* count_opt = app.add_option("--count", count, "Payments to generate")->check(CLI::PositiveNumber);
+  auto* count_opt = app.add_option("--count", count, "Payments to generate")
+                        ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()));
   auto* duration_opt = app.add_option("--duration", duration, "Run time, e.g. 10s")->check(is_duration);
   count_opt->excludes(duration_opt);
   app.add_option("--rate", o.rate, "Payments per second, open-loop; 0 = as fast as possible")->check(CLI::NonNegativeNumber);
