@@ -88,8 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _check_writable(path: str) -> str | None:
+    """Why `path` cannot be written (None if it can): tried now, not found out at exit."""
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w"):
+            pass
+        os.unlink(tmp)
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.stats_json and (why := _check_writable(args.stats_json)):
+        print(f"aegis-bridge: error: cannot write --stats-json {args.stats_json}: {why}", file=sys.stderr)
+        return 2
     try:
         model = load_model(args.model)
     except ModelError as e:
@@ -138,9 +153,14 @@ def main(argv=None) -> int:
         bridge.close()
         if server:
             server.shutdown()
-    if args.stats_json:
-        write_stats_json(args.stats_json, bridge)
     log(f"stopped: {json.dumps(stats.as_dict(), sort_keys=True)}")
+    if args.stats_json:
+        try:
+            write_stats_json(args.stats_json, bridge)
+        except OSError as e:  # writable at start, not now: the counters are in the line above
+            print(f"aegis-bridge: error: cannot write --stats-json {args.stats_json}: {e.strerror or e}",
+                  file=sys.stderr)
+            return 1
     return 0
 
 
