@@ -420,6 +420,21 @@ def test_real_chaos_bad_budget_exit_2(budget, expect):
     assert f"argument --budget: {expect}" in p.stderr.splitlines()[-1], p.stderr
 
 
+# --- scripts/train_model.py: flags (exit 2, nothing written) -------------------------------------------
+
+@pytest.mark.parametrize("args, expect", [
+    (["--samples", "10"], "argument --samples: 10 is too few"),  # was: AssertionError traceback
+    (["--l2", "-1"], "argument --l2: -1 must be a positive number"),  # was: trained and wrote weights
+    (["--sklearn", "/nonexistent/dir/m.pkl"], "cannot write /nonexistent/dir/m.pkl"),  # was: weights first, then a traceback
+])
+def test_train_model_bad_input_exit_2_and_writes_nothing(tmp_path, args, expect):
+    out = tmp_path / "w.json"
+    p = _run([PYTHON, str(REPO / "scripts" / "train_model.py"), "--out", str(out), *args])
+    _assert_exit(p, 2)
+    assert expect in p.stderr.splitlines()[-1], p.stderr
+    assert not out.exists(), "nothing may be written when the arguments are bad"
+
+
 # --- SCHED_FIFO refused (exit 3 / 2) -----------------------------------------------------------------
 
 def _as_unprivileged(argv):

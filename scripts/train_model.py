@@ -101,15 +101,52 @@ def _same_model(path: Path, fresh: dict) -> bool:
     )
 
 
+MIN_SAMPLES = 2_000  # below this a 20% test split may hold no fraud at all (base rate ~5%)
+
+
+def _samples(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if n < MIN_SAMPLES:
+        raise argparse.ArgumentTypeError(f"{n} is too few: at least {MIN_SAMPLES}")
+    return n
+
+
+def _l2(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (v > 0 and np.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return v
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=20260109)
-    ap.add_argument("--samples", type=int, default=200_000)
-    ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--samples", type=_samples, default=200_000, help=f"training samples (at least {MIN_SAMPLES})")
+    ap.add_argument("--l2", type=_l2, default=1.0, help="L2 penalty, positive")
     ap.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS_PATH)
     ap.add_argument("--check", action="store_true", help="exit 1 if --out differs from a fresh training run")
     ap.add_argument("--sklearn", type=Path, help="also fit sklearn LogisticRegression and pickle it here")
     args = ap.parse_args()
+    # Every reason to fail is found before anything is written: a half-done
+    # run must not leave new weights beside a missing pickle.
+    outputs = [] if args.check else [args.out]
+    if args.sklearn:
+        outputs.append(args.sklearn)
+    for path in outputs:
+        if not path.parent.is_dir():
+            ap.error(f"cannot write {path}: no directory {path.parent}")
+    if args.sklearn:
+        try:
+            from sklearn.linear_model import LogisticRegression
+        except ImportError:
+            print("train_model: --sklearn needs scikit-learn, which is not installed", file=sys.stderr)
+            return 2
 
     model, x, y = train(args.seed, args.samples, args.l2)
     text = json.dumps(model.to_json(), indent=2, sort_keys=True) + "\n"
@@ -125,11 +162,6 @@ def main() -> int:
     print(f"train_model: wrote {args.out}: test AUC {model.meta['test_auc']}, "
           f"positive rate {model.meta['positive_rate']}, thresholds {model.review:.4f}/{model.decline:.4f}")
     if args.sklearn:
-        try:
-            from sklearn.linear_model import LogisticRegression
-        except ImportError:
-            print("train_model: --sklearn needs scikit-learn, which is not installed", file=sys.stderr)
-            return 2
         import pickle
 
         estimator = LogisticRegression(C=1.0 / args.l2, max_iter=1000).fit(x, y)
