@@ -435,6 +435,20 @@ def test_train_model_bad_input_exit_2_and_writes_nothing(tmp_path, args, expect)
     assert not out.exists(), "nothing may be written when the arguments are bad"
 
 
+# --- scripts/bench_e2e.py: flags (exit 2) ----------------------------------------------------------------
+
+@pytest.mark.parametrize("args, expect", [
+    (["--reps", "0"], "argument --reps: must be positive"),  # was: StatisticsError after the runs
+    (["--rates", "0"], "argument --rates: every rate must be positive"),  # was: a flat-out run labelled 0/s
+    (["--rates", "10k"], "argument --rates: expected rates per second"),
+    (["--duration", "0"], "argument --duration: must be positive"),
+])
+def test_bench_e2e_bad_flags_exit_2(args, expect):
+    p = _run([PYTHON, str(REPO / "scripts" / "bench_e2e.py"), *args])
+    _assert_exit(p, 2)
+    assert expect in p.stderr.splitlines()[-1], p.stderr
+
+
 # --- SCHED_FIFO refused (exit 3 / 2) -----------------------------------------------------------------
 
 def _as_unprivileged(argv):

@@ -313,15 +313,39 @@ def append_rows(path: Path, rows: list[dict]) -> None:
     path.write_text(json.dumps(all_rows, indent=2) + "\n")
 
 
+def _positive(kind):
+    """argparse type: a number of `kind` (int or float) above zero."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a{'n integer' if kind is int else ' number'}: {text!r}") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return v
+    return parse
+
+
+def _rates(text: str) -> list[int]:
+    try:
+        rates = [int(r) for r in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected rates per second like 10000,50000, got {text!r}") from None
+    if not rates or min(rates) <= 0:
+        raise argparse.ArgumentTypeError(f"every rate must be positive (0 would mean flat out), got {text!r}")
+    return rates
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default="build/release", help="build directory (src/aegis-core, bench/e2e_*)")
     ap.add_argument("--json", help="append rows here (default BUILD/bench-results.json)")
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--count", type=int, default=4_000_000, help="aegis-core --count for the throughput run")
-    ap.add_argument("--peer-count", type=int, default=1_000_000, help="messages for the peer's throughput run")
-    ap.add_argument("--duration", type=float, default=3.0, help="seconds per open-loop latency run")
-    ap.add_argument("--rates", default="10000,50000,100000,1000000")
+    ap.add_argument("--reps", type=_positive(int), default=3)
+    ap.add_argument("--count", type=_positive(int), default=4_000_000, help="aegis-core --count for the throughput run")
+    ap.add_argument("--peer-count", type=_positive(int), default=1_000_000, help="messages for the peer's throughput run")
+    ap.add_argument("--duration", type=_positive(float), default=3.0, help="seconds per open-loop latency run")
+    ap.add_argument("--rates", type=_rates, default="10000,50000,100000,1000000",
+                    help="open-loop rates per second, comma-separated")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 rep, small counts, 1 s per rate")
     ap.add_argument("--realtime", type=int, default=10, metavar="PRIO",
                     help="also measure latency with core and bridge at SCHED_FIFO PRIO (rows *_fifo) when allowed; 0 = skip")
@@ -341,7 +365,7 @@ def main(argv=None) -> int:
         args.reps, args.count, args.peer_count, args.duration = 1, 300_000, 100_000, 1.0
     build = Path(args.build).resolve()
     json_path = Path(args.json) if args.json else build / "bench-results.json"
-    rates = [int(r) for r in args.rates.split(",")]
+    rates = args.rates
     fifo = args.realtime if args.realtime and fifo_allowed(args.realtime) else 0
     if args.realtime and not fifo:
         print("bench_e2e: SCHED_FIFO not allowed for this user: the *_fifo latency rows are skipped", flush=True)
