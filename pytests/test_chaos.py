@@ -184,7 +184,10 @@ def parse_budget(text: str) -> float:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m|h)", text.strip())
     if not m:
         raise pytest.UsageError(f"--budget {text!r}: expected a duration like 90s, 2m or 1h")
-    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+    seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+    if seconds <= 0:
+        raise pytest.UsageError(f"--budget {text!r}: must be positive")
+    return seconds
 
 
 @pytest.mark.chaos
