@@ -24,9 +24,10 @@ namespace aegis::sim {
 /// docs/CHAOS.md for the measured figure.
 inline constexpr ns_t chaos_default_length_ns = 1'000'000'000;
 
-/// Every fault kind a swarm can switch on (timed kinds, then fault sites).
+/// Every kind a swarm can switch on: timed faults, then fault sites, then
+/// workload switches ("ttl.short": drop-mode TTLs as short as the faults).
 struct swarm_mix {
-  std::vector<std::string> kinds;  ///< Enabled kinds, e.g. "crash", "stall.long", "site:transport.send".
+  std::vector<std::string> kinds;  ///< Enabled kinds, e.g. "crash", "stall.long", "site:transport.send", "ttl.short".
 };
 
 /// The kinds the swarm may enable, in a fixed order.
