@@ -128,6 +128,36 @@ def test_hello_waits_for_the_offload_connection_and_follows_each_reconnect(endpo
     assert bridge.stats.hellos_sent == 2
 
 
+def test_swapped_endpoints_are_reported_not_waited_out_in_silence(endpoint_dir, capsys):
+    # The bridge's PULL on the core's PULL and its PUSH on the core's PUSH:
+    # libzmq drops each connection before its handshake and never retries.
+    core = FakeCore(endpoint_dir)
+    swapped = Bridge(BridgeConfig(offload=core.verdicts_ep, verdicts=core.offload_ep), MODEL)
+    swapped.connect()
+    thread = threading.Thread(target=swapped.run, name="bridge", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: swapped.stats.handshake_failures >= 2, 10, "both channels' failed handshakes")
+    finally:
+        swapped.request_stop()
+        thread.join(15)
+        swapped.close()
+        core.close()
+    err = capsys.readouterr().err
+    for flag, endpoint in (("--offload", core.verdicts_ep), ("--verdicts", core.offload_ep)):
+        assert f"warning: {flag} {endpoint}: the peer closed the connection before the ZeroMQ handshake" in err, err
+    assert err.count("are not swapped") == 2, "one warning per channel, not one per failure"
+    assert swapped.stats.offload_connects == 0 and swapped.stats.hellos_sent == 0
+
+
+def test_a_healthy_start_reports_no_failed_handshake(fake_core, run_bridge, capsys):
+    r = run_bridge(heartbeat_s=0.05)
+    fake_core.send_txns(10)
+    fake_core.wait_verdict_records(10)
+    assert r.stats.handshake_failures == 0 and r.stats.offload_connects == 1
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_verdicts_answer_every_txn_record_in_order(fake_core, run_bridge):
     r = run_bridge()
     sent = fake_core.send_txns(3000, per_frame=256)

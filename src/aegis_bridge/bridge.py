@@ -90,6 +90,7 @@ class BridgeStats:
     hellos_sent: int = 0
     hellos_dropped: int = 0
     offload_connects: int = 0
+    handshake_failures: int = 0
     send_waits: int = 0
     batches: int = 0
     epochs_seen: int = 0
@@ -112,6 +113,41 @@ def new_incarnation() -> int:
 
 def log(msg: str) -> None:
     print(f"aegis-bridge: {msg}", file=sys.stderr, flush=True)
+
+
+# Socket types that cannot talk to each other (the bridge's PULL connected to
+# the core's PULL: --offload and --verdicts swapped) fail the ZeroMQ handshake,
+# and libzmq 4.3 reports that only as CONNECTED then DISCONNECTED, after which
+# it never reconnects that socket (a protocol error ends the session). Without
+# a word from the bridge, both sides would wait in silence.
+_CONNECTION_EVENTS = zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+
+
+class _HandshakeWatch:
+    """Follows one connecting socket's monitor events; says when a connection ends before its handshake."""
+
+    def __init__(self, flag: str, endpoint: str, expected_peer: str):
+        self.flag, self.endpoint, self.expected_peer = flag, endpoint, expected_peer
+        self.pending = False  # connected, handshake not done yet
+        self.failures = 0     # consecutive connections closed before their handshake
+
+    def on_event(self, event: int) -> bool:
+        """True for the first of a run of failed handshakes (a completed one ends the run)."""
+        if event == zmq.EVENT_CONNECTED:
+            self.pending = True
+        elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self.pending, self.failures = False, 0
+        elif event == zmq.EVENT_DISCONNECTED and self.pending:
+            self.pending = False
+            self.failures += 1
+            return self.failures == 1
+        return False
+
+    def message(self) -> str:
+        return (f"warning: {self.flag} {self.endpoint}: the peer closed the connection before the ZeroMQ handshake "
+                f"completed. A core dying mid-handshake does that once; a peer that is not a {self.expected_peer} "
+                f"socket does it for good, and ZeroMQ then stops reconnecting: check that --offload and --verdicts "
+                f"are not swapped")
 
 
 class Bridge:
@@ -139,15 +175,19 @@ class Bridge:
         self._pull.setsockopt(zmq.RCVHWM, config.recv_hwm)
         self._push.setsockopt(zmq.SNDHWM, config.send_hwm)
         # Set up before connect(), so the first connection is reported too.
-        self._offload_monitor = self._pull.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        self._offload_monitor = self._pull.get_monitor_socket(_CONNECTION_EVENTS)
+        self._verdict_monitor = self._push.get_monitor_socket(_CONNECTION_EVENTS)
+        self._offload_watch = _HandshakeWatch("--offload", config.offload, "PUSH (the core's offload)")
+        self._verdict_watch = _HandshakeWatch("--verdicts", config.verdicts, "PULL (the core's verdicts)")
         self._offload_up = False
         # ZMQ_FD becomes readable when the socket's mailbox has commands
         # (such as "messages arrived"); ZMQ_EVENTS processes them and then
         # says whether a message is there.
         self._pull_fd = self._pull.get(zmq.FD)
         self._monitor_fd = self._offload_monitor.get(zmq.FD)
+        self._verdict_monitor_fd = self._verdict_monitor.get(zmq.FD)
         self._poller = select.poll()
-        for fd in (self._pull_fd, self._monitor_fd, self._wake_r):
+        for fd in (self._pull_fd, self._monitor_fd, self._verdict_monitor_fd, self._wake_r):
             self._poller.register(fd, select.POLLIN)
         self._send_poller = zmq.Poller()
         self._send_poller.register(self._push, zmq.POLLOUT)
@@ -194,6 +234,8 @@ class Bridge:
                     elif fd == self._monitor_fd:
                         if self._offload_events():
                             next_hello = 0.0  # (re)connected: announce this incarnation now
+                    elif fd == self._verdict_monitor_fd:
+                        self._verdict_events()
                     else:
                         self._drain_wake_pipe()
                 if self._stop:
@@ -202,9 +244,10 @@ class Bridge:
                 pending = self._serve_batch()
             now = time.monotonic()
             if now >= next_hello:
-                # A busy bridge skips the poll: read the monitor here too, so
+                # A busy bridge skips the poll: read the monitors here too, so
                 # a disconnection stops the HELLOs within a heartbeat.
                 self._offload_events()
+                self._verdict_events()
                 if self._offload_up:
                     self._send_hello()
                 next_hello = now + hb
@@ -215,7 +258,9 @@ class Bridge:
             return
         self._closed = True
         self._pull.disable_monitor()
+        self._push.disable_monitor()
         self._offload_monitor.close(linger=0)
+        self._verdict_monitor.close(linger=0)
         self._pull.close(linger=0)
         self._push.close(linger=0)
         os.close(self._wake_r)
@@ -253,15 +298,28 @@ class Bridge:
     def _offload_events(self) -> bool:
         """Reads the offload socket's monitor; True if its connection came up."""
         came_up = False
-        mon = self._offload_monitor
-        while mon.get(_EVENTS) & _POLLIN:
-            event = recv_monitor_message(mon, zmq.NOBLOCK)["event"]
+        for event in self._monitor_events(self._offload_monitor, self._offload_watch):
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._offload_up = came_up = True
                 self.stats.offload_connects += 1
             elif event == zmq.EVENT_DISCONNECTED:
                 self._offload_up = False
         return came_up
+
+    def _verdict_events(self) -> None:
+        """Reads the verdict socket's monitor (only to report failing handshakes)."""
+        for _ in self._monitor_events(self._verdict_monitor, self._verdict_watch):
+            pass
+
+    def _monitor_events(self, mon, watch: _HandshakeWatch):
+        """Yields the queued events of one monitor, after `watch` has seen each."""
+        while mon.get(_EVENTS) & _POLLIN:
+            event = recv_monitor_message(mon, zmq.NOBLOCK)["event"]
+            if event == zmq.EVENT_DISCONNECTED and watch.pending:
+                self.stats.handshake_failures += 1
+            if watch.on_event(event):
+                log(watch.message())
+            yield event
 
     def _send_hello(self) -> None:
         raw = p.encode_hello(self.stats.current_epoch, self.incarnation)

@@ -30,6 +30,7 @@ _COUNTERS = (
     ("hellos_sent", "HELLO frames sent (start and heartbeat)."),
     ("hellos_dropped", "HELLO frames dropped because the verdict pipe was full."),
     ("offload_connects", "Offload channel connections established (handshakes), the first included."),
+    ("handshake_failures", "Connections (either channel) the peer closed before the ZeroMQ handshake completed."),
     ("send_waits", "Times a VERDICT send had to wait for the verdict pipe."),
     ("batches", "Wake-ups that scored at least one TXN frame."),
     ("epochs_seen", "Distinct core epochs seen (core starts)."),

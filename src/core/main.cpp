@@ -302,9 +302,11 @@ int run(const options& o) {
     while (!finished.load()) {
       const aegis::offloader_counters wc = off->counters();
       if (wc.hellos == 0 && o.bridge_wait_report_ns > 0 && env.now_ns() >= next_wait_report_ns) {
-        fmt::print(stderr, "aegis-core: waiting for a bridge on {}: no HELLO after {} s ({} mode; offered {}, dropped {}, in_flight {})\n",
+        fmt::print(stderr,
+                   "aegis-core: waiting for a bridge on {}: no HELLO after {} s ({} mode; offered {}, dropped {}, "
+                   "in_flight {}); a bridge needs --offload {} --verdicts {}\n",
                    cfg.offload_endpoint, (env.now_ns() - start_wait_ns) / 1'000'000'000, o.mode, wc.offered,
-                   wc.dropped(), wc.in_flight);
+                   wc.dropped(), wc.in_flight, cfg.offload_endpoint, cfg.verdict_endpoint);
         next_wait_report_ns = aegis::deadline_after(env.now_ns(), o.bridge_wait_report_ns);
       }
       if (wc.rejected(aegis::reject_reason::bad_version) > bad_version_seen) {
