@@ -5,6 +5,7 @@ asserts the accounting from the summary JSON and the ledger (and the
 metrics where they are stable), not just that nothing crashed:
 - crash and restart: the bridge SIGKILLed mid-batch 20 times; rapid
   start/kill loops; started before the core; restarted while the core drains;
+  two bridges at once (a rolling restart), the older one then killed;
 - stalls: SIGSTOP shorter than the retransmit timeout (no timeout resend),
   longer (the core resends, nothing is verdicted twice in the ledger), and
   until the ring fills (block: producer back-pressure, no loss; drop:
@@ -126,6 +127,26 @@ def test_bridge_restarted_while_the_core_drains(core_harness):
     bridge.kill()
     h.start_bridge(metrics=False)
     assert_clean_block_run(h, h.wait_core_exit(60), count, min_incarnations=2)
+
+
+def test_two_bridges_at_once_share_the_work_and_killing_one_loses_nothing(core_harness):
+    # A rolling restart starts the new bridge before stopping the old one.
+    # The core's PUSH deals TXN frames to both; verdicts of the older
+    # incarnation are applied like the newer one's (counted as
+    # stale_incarnation). The killed one takes unanswered frames with it,
+    # which the retransmit timeout resends to the survivor.
+    h = core_harness
+    count = 60_000
+    h.start_core(mode="block", count=count, rate=20_000, ring_capacity=4096, retransmit_timeout="200ms",
+                 extra=["--drain-timeout", "60s"])
+    old = h.start_bridge()
+    new = h.start_bridge(alongside=True)
+    h.wait_bridge_records(2_000, proc=old)
+    h.wait_bridge_records(2_000, proc=new)  # both get work
+    old.kill()
+    s = assert_clean_block_run(h, h.wait_core_exit(60), count, min_incarnations=2)
+    assert s["stale_incarnation"] > 0, "the older bridge's verdicts were applied, not dropped"
+    assert new.alive()
 
 
 # -- stalls ------------------------------------------------------------------
