@@ -190,6 +190,14 @@ def test_core_endpoint_dir_cannot_be_created(core, short_dir):
     _one_line_error(p.stderr, "cannot create", "aegis-core:")
 
 
+def test_core_endpoint_path_too_long_for_ipc(core, tmp_path):
+    d = tmp_path / ("d" * (120 - len(str(tmp_path))))  # <DIR>/offload.sock is past sockaddr_un's 108 bytes
+    p = _run([core, "--endpoint-dir", d, "--count", "1"])
+    _assert_exit(p, 3)
+    line = _one_line_error(p.stderr, f"cannot bind ipc://{d}/offload.sock", "aegis-core:")
+    assert "at most 107 bytes" in line and line.endswith(": File name too long"), line
+
+
 def test_core_endpoint_dir_unwritable(core, short_dir):
     d = short_dir / "ro"
     d.mkdir(mode=0o500)

@@ -15,10 +15,14 @@
 namespace aegis {
 
 namespace {
+// system_error's what() appends ": <strerror>" to the message itself.
 [[noreturn]] void throw_zmq(const char* what, std::string_view endpoint) {
   const int e = zmq_errno();
-  throw std::system_error(e, std::generic_category(),
-                          std::string(what) + " " + std::string(endpoint) + ": " + zmq_strerror(e));
+  std::string message = std::string(what) + " " + std::string(endpoint);
+  if (e == ENAMETOOLONG && endpoint.starts_with("ipc://")) {
+    message += " (an ipc:// path may have at most 107 bytes, the size of sockaddr_un's sun_path less its NUL)";
+  }
+  throw std::system_error(e, std::generic_category(), message);
 }
 }  // namespace
 
