@@ -408,6 +408,8 @@ def test_sim_bad_input_exit_64(sim, args, expect):
     (["--offload", "tcp//x", "--verdicts", "ipc:///tmp/v"], "is not a ZeroMQ endpoint"),
     (["--offload", "ipc:///tmp/o", "--verdicts", "ipc:///tmp/v", "--sched-slice", "10us"], "must be 0 or 100us..100ms"),
     (["--offload", "ipc:///tmp/o", "--verdicts", "ipc:///tmp/v", "--realtime-priority", "100"], "outside 0..99"),
+    (["--offload", "ipc:///tmp/" + "o" * 110, "--verdicts", "ipc:///tmp/v"],
+     "cannot connect (File name too long) (an ipc:// path may have at most 107 bytes)"),
     (["--offload", "ipc:///tmp/o", "--verdicts", "ipc:///tmp/v", "--stats-json", "/nonexistent/dir/s.json"],
      "cannot write --stats-json /nonexistent/dir/s.json: No such file or directory"),  # was: a traceback at exit
 ])

@@ -7,6 +7,7 @@ stop the loop and exit 0 after closing the sockets with linger 0.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
@@ -123,7 +124,8 @@ def main(argv=None) -> int:
     try:
         bridge.connect()
     except zmq.ZMQError as e:
-        print(f"aegis-bridge: error: cannot connect ({e})", file=sys.stderr)
+        hint = " (an ipc:// path may have at most 107 bytes)" if e.errno == errno.ENAMETOOLONG else ""
+        print(f"aegis-bridge: error: cannot connect ({e}){hint}", file=sys.stderr)
         bridge.close()
         return 2
 
