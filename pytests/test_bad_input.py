@@ -343,15 +343,34 @@ def test_core_counts_and_reports_a_peer_of_another_protocol_version(core, short_
     assert s["rejected_frames"]["bad_version"] == 1 and s["bridge_incarnations"] == 0
 
 
-def test_core_unwritable_summary_json_goes_to_stderr(core, short_dir):
-    d = short_dir / "sum"
-    target = short_dir / "no-such-dir" / "s.json"
-    p = _run([core, "--endpoint-dir", d, "--count", "10", "--high-risk-share", "0", "--summary-json", target])
-    _assert_exit(p, 7)
-    line = _one_line_error(p.stderr, f"cannot write --summary-json {target}", "aegis-core:")
+@pytest.mark.parametrize("flag", ["--summary-json", "--ledger"])
+def test_core_unwritable_output_fails_at_start(core, short_dir, flag):
+    # Found before the run, not after it (a whole run used to end in "cannot write").
+    target = short_dir / "no-such-dir" / "out"
+    p = _run([core, "--endpoint-dir", short_dir / "ep", "--count", "10", flag, target])
+    _assert_exit(p, 3)
+    _one_line_error(p.stderr, f"cannot write {flag} {target}: No such file or directory", "aegis-core:")
+    assert "offload:" not in p.stdout, "nothing was bound"
+
+
+def test_core_summary_json_unwritable_at_exit_goes_to_stderr(core, short_dir):
+    out_dir = short_dir / "out"
+    out_dir.mkdir()
+    target = out_dir / "s.json"
+    live = _Live([core, "--endpoint-dir", short_dir / "sum", "--duration", "60s", "--high-risk-share", "0",
+                  "--summary-json", target, "--bridge-wait-report", "0"])
+    try:
+        live.wait_line("out", "pid:")
+        out_dir.rmdir()  # writable at start, gone at the end
+        rc = live.stop()
+    finally:
+        live.kill()
+    assert rc == 7, "".join(live.err)
+    stderr = "".join(live.err)
+    line = _one_line_error(stderr, f"cannot write --summary-json {target}", "aegis-core:")
     assert "summary follows on stderr" in line
-    lines = p.stderr.splitlines()
-    summary = json.loads(lines[lines.index(line) + 1])
+    lines = stderr.splitlines()
+    summary = json.loads(lines[lines.index(line.rstrip("\n")) + 1])
     assert summary["mode"] == "block" and summary["offered"] == 0 and summary["identity_ok"]
 
 
