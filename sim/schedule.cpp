@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -67,6 +68,18 @@ scenario parse_schedule(std::string_view json_text) {
     throw std::invalid_argument(fmt::format("schedule is not JSON: {}", e.what()));
   }
   if (!j.is_object() || !j.contains("seed")) throw std::invalid_argument("schedule: an object with a \"seed\" is required");
+  // A misspelt field would otherwise be ignored and its value silently taken
+  // from the seed: the replay would not be the run the file describes.
+  // "note" and "expect" are the corpus entries' own (docs/CORPUS.md).
+  static constexpr std::string_view known[] = {"seed",      "mode",        "sim_duration", "producers", "ring_capacity",
+                                               "rate",      "burst",       "scheduler",    "pct_depth", "preempt_ppm",
+                                               "ttl",       "retransmit",  "batch_max",    "converge",  "faults",
+                                               "mutant",    "note",        "expect"};
+  for (const auto& [key, value] : j.items()) {
+    if (std::find(std::begin(known), std::end(known), key) == std::end(known)) {
+      throw std::invalid_argument(fmt::format("schedule: unknown field '{}'", key));
+    }
+  }
   scenario s;
   try {
     const json& seed = j.at("seed");
