@@ -405,6 +405,8 @@ def test_core_summary_json_unwritable_at_exit_goes_to_stderr(core, short_dir):
     (["replay", "--schedule", "{\"seed\":1,\"pct_depth\":0}"], "schedule: pct_depth (--pct-depth) must be at least 1"),
     (["replay", "--schedule", "{\"seed\":1,\"producers\":0}"], "schedule: producers (--producers) must be at least 1"),
     (["replay", "--schedule", "{\"seed\":1,\"rat\":5000}"], "schedule: unknown field 'rat'"),  # was: ignored, rate from the seed
+    (["run", "--seed", "1", "--mutant", "no_rewnd"], "mutant (--mutant) 'no_rewnd' is not one of: release_on_send"),  # was: ran unmutated
+    (["replay", "--schedule", "{\"seed\":1,\"mutant\":\"no_rewnd\"}"], "schedule: mutant (--mutant) 'no_rewnd' is not one of"),
     (["chaos", "--budget", "3s", "--sim-duration", "0s"], "--sim-duration: must be positive"),
     (["chaos", "--budget", "3s", "--seed-timeout", "0s"], "--seed-timeout: must be positive"),  # was: every seed a "hang"
     (["chaos", "--budget", "3s", "--max-failures", "0"], "--max-failures: must be at least 1"),

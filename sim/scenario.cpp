@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "aegis/fault.hpp"
+#include "aegis/mutant.hpp"
 #include "aegis/protocol.hpp"
 #include "sim/seed.hpp"
 
@@ -174,6 +175,12 @@ std::string invalid_parameter(const scenario& s) {
     return fmt::format("batch_max (--batch-max) must be in 1..{}", max_records);
   }
   if (s.converge_ns <= 0) return "converge (--converge) must be positive";
+  const auto is_named = [&](const mutant_info& m) { return m.name == s.mutant; };
+  if (!s.mutant.empty() && std::none_of(mutants.begin(), mutants.end(), is_named)) {
+    std::string names;
+    for (const mutant_info& m : mutants) names += (names.empty() ? "" : ", ") + std::string(m.name);
+    return fmt::format("mutant (--mutant) '{}' is not one of: {}", s.mutant, names);
+  }
   return {};
 }
 
