@@ -385,6 +385,7 @@ def test_core_summary_json_unwritable_at_exit_goes_to_stderr(core, short_dir):
     (["run", "--seed", "1", "--sim-duration", "10q"], "not a duration: 10q"),
     (["run", "--seed", "1", "--faults", "crash@1s"], "needs 2 fields after @"),
     (["run", "--seed", "1", "--faults", "explode@1s/1s"], "unknown fault kind 'explode'"),
+    (["run", "--seed", "1", "--faults", "site:transport.sned/1000000/1000"], "unknown fault site 'transport.sned'"),  # was: ignored
     (["run", "--seed", "1", "--ring-capacity", "3"], "must be a power of two"),
     (["run", "--seed", "1", "--mode", "fast"], "--mode"),
     # Each of these used to run: 0 silently meant "from the seed", or the run

@@ -85,6 +85,11 @@ std::optional<fault_plan> parse_fault_plan(std::string_view text, std::string* e
       const auto parts = split(item.substr(5), '/');
       if (parts.size() != 3 || parts[0].empty()) return fail(fmt::format("bad site item '{}'", item));
       const auto act = parse_u64(parts[1]), rate = parse_u64(parts[2]);
+      if (std::find(fault_sites.begin(), fault_sites.end(), parts[0]) == fault_sites.end()) {
+        std::string known;
+        for (std::string_view site : fault_sites) known += (known.empty() ? "" : ", ") + std::string(site);
+        return fail(fmt::format("unknown fault site '{}' (sites: {})", parts[0], known));
+      }
       if (!act || !rate || *act > 1'000'000 || *rate > 1'000'000) return fail(fmt::format("bad ppm in '{}'", item));
       plan.sites.push_back({std::string(parts[0]), static_cast<std::uint32_t>(*act), static_cast<std::uint32_t>(*rate)});
       continue;
