@@ -197,6 +197,8 @@ def test_unreadable_or_foreign_pickles_are_one_clear_error(tmp_path):
     missing_class.write_bytes(b"cno_such_module\nNoSuchClass\n.")  # GLOBAL of a module that does not exist
     foreign = tmp_path / "foreign.pkl"
     foreign.write_bytes(pickle.dumps({"estimator": None, "features": ["amount"], "thresholds": {}}))
+    features_not_a_list = tmp_path / "features_int.pkl"
+    features_not_a_list.write_bytes(pickle.dumps({"features": 5}))  # was: a TypeError traceback
     no_estimator = tmp_path / "no_estimator.pkl"
     no_estimator.write_bytes(pickle.dumps({"estimator": None, "features": list(FEATURE_NAMES),
                                            "thresholds": {"review": 0.2, "decline": 0.5}}))
@@ -207,6 +209,7 @@ def test_unreadable_or_foreign_pickles_are_one_clear_error(tmp_path):
                                              "thresholds": {"review": 0.9, "decline": 0.5}}))
     for path, words in ((garbage, "cannot read scikit-learn model"), (garbage_get, "cannot read scikit-learn model"),
                         (missing_class, "cannot read scikit-learn model"), (foreign, "expected a dict"),
+                        (features_not_a_list, "expected a dict"),
                         (no_estimator, "no predict_proba"), (no_thresholds, "need review and decline"),
                         (bad_thresholds, "review <= decline")):
         with pytest.raises(ModelError, match=words) as e:

@@ -221,7 +221,8 @@ def _load_sklearn(path: Path):
     except Exception as e:  # noqa: BLE001 - unpickling arbitrary bytes can raise almost anything
         raise ModelError(f"cannot read scikit-learn model {path}: {type(e).__name__}: {e}") from None
     # The training script pickles {"estimator", "features", "thresholds"}.
-    if not isinstance(doc, dict) or tuple(doc.get("features", ())) != FEATURE_NAMES:
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(features, (list, tuple)) or tuple(features) != FEATURE_NAMES:
         raise ModelError(f"{path}: expected a dict with estimator, features {list(FEATURE_NAMES)}, thresholds")
     estimator, t = doc.get("estimator"), doc.get("thresholds")
     try:
