@@ -141,6 +141,10 @@ def test_bad_weight_files_raise_one_clear_error(tmp_path):
         "garbage.json": "{not json",
         "wrong_format.json": json.dumps({"format": "other"}),
         "wrong_features.json": json.dumps({"format": "aegis-logreg-v1", "features": ["x"]}),
+        "features_not_a_list.json": json.dumps({"format": "aegis-logreg-v1", "features": 5}),  # was: TypeError
+        "weights_not_numbers.json": json.dumps({"format": "aegis-logreg-v1", "features": list(FEATURE_NAMES),
+                                                "weights": ["a"] * 9, "bias": 0,
+                                                "thresholds": {"review": .5, "decline": .9}}),
         "short_weights.json": json.dumps({"format": "aegis-logreg-v1", "features": list(FEATURE_NAMES),
                                           "weights": [1.0], "bias": 0, "thresholds": {"review": .5, "decline": .9}}),
     }

@@ -197,7 +197,8 @@ def load_model(path: str | Path | None = None):
         raise ModelError(f"cannot read model weights {path}: {e}") from None
     if not isinstance(doc, dict) or doc.get("format") != WEIGHTS_FORMAT:
         raise ModelError(f"{path}: not an {WEIGHTS_FORMAT} weights file")
-    if tuple(doc.get("features", ())) != FEATURE_NAMES:
+    features = doc.get("features")
+    if not isinstance(features, list) or tuple(features) != FEATURE_NAMES:
         raise ModelError(f"{path}: features {doc.get('features')} do not match {list(FEATURE_NAMES)}")
     try:
         t = doc["thresholds"]
