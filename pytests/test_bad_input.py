@@ -411,6 +411,13 @@ def test_core_summary_json_unwritable_at_exit_goes_to_stderr(core, short_dir):
     (["chaos", "--budget", "3s", "--sim-duration", "0s"], "--sim-duration: must be positive"),
     (["chaos", "--budget", "3s", "--seed-timeout", "0s"], "--seed-timeout: must be positive"),  # was: every seed a "hang"
     (["chaos", "--budget", "3s", "--max-failures", "0"], "--max-failures: must be at least 1"),
+    # Output paths are checked before the run: these used to run and drop the
+    # trace silently, or end in a simulated CRASH (exit 3) when writing.
+    (["run", "--seed", "1", "--trace", "/nonexistent/dir/t.json"], "--trace: cannot write /nonexistent/dir/t.json"),
+    (["replay", "--schedule", "{\"seed\":1}", "--trace", "/nonexistent/dir/t.json"], "--trace: cannot write"),
+    (["bench", "--results", "/nonexistent/dir/b.json"], "--results: cannot write /nonexistent/dir/b.json"),
+    (["bench", "--rate", "0"], "--rate: must be at least 1"),
+    (["chaos", "--budget", "3s", "--out", "/proc/aegis-nope"], "--out: cannot write reports to /proc/aegis-nope"),
     (["replay", "--schedule", "{\"seed\":"], "schedule is not JSON"),
     (["replay", "--schedule", "{\"mode\":\"block\"}"], "an object with a \"seed\" is required"),
     (["replay", "--schedule", "{\"seed\":1,\"faults\":\"crash@\"}"], "bad time in 'crash@'"),

@@ -32,6 +32,7 @@
 #include "sim/runner.hpp"
 #include "sim/schedule.hpp"
 #include "sim/seed.hpp"
+#include "sim/trace.hpp"
 #include "sim/swarm.hpp"
 
 namespace aegis::sim {
@@ -625,6 +626,19 @@ int run_chaos_command(const chaos_cli_args& a, const char* argv0) {
     if (!d) return usage(fmt::format("{}: not a duration: {}", flag, *text));
     if (*d == 0 && !zero_ok) return usage(fmt::format("{}: must be positive, got {}", flag, *text));
     *target = *d;
+  }
+  {
+    // The report directory is made (and proven writable) now: a run that
+    // cannot write its report must not spend its budget first.
+    std::error_code ec;
+    std::filesystem::create_directories(a.out, ec);
+    const std::string why = ec ? ec.message() : unwritable_path((std::filesystem::path(a.out) / "summary.json").string());
+    if (!why.empty()) return usage(fmt::format("--out: cannot write reports to {}: {}", a.out, why));
+  }
+  if (!a.bench_results.empty()) {
+    if (const std::string why = unwritable_path(a.bench_results); !why.empty()) {
+      return usage(fmt::format("--bench-results: cannot write {}: {}", a.bench_results, why));
+    }
   }
   o.mutant = a.mutant;
   o.bench_results = a.bench_results;

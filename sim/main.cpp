@@ -73,7 +73,7 @@ struct run_args {
 // explicit 0 is a mistake, not a request for the default.
 const CLI::Validator at_least_one{[](std::string& v) -> std::string {
                                     if (v.empty() || v.find_first_not_of('0') != std::string::npos) return {};
-                                    return "must be at least 1 (leave the option out to take it from the seed)";
+                                    return "must be at least 1 (leave the option out for its default)";
                                   },
                                   ">= 1"};
 
@@ -141,6 +141,11 @@ scenario scenario_from(const run_args& a) {
 }
 
 int cmd_run(const run_args& a) {
+  if (!a.trace.empty()) {
+    if (const std::string why = unwritable_path(a.trace); !why.empty()) {
+      throw CLI::ValidationError("--trace", "cannot write " + a.trace + ": " + why);
+    }
+  }
   const scenario s = scenario_from(a);
   std::string repro = s.reproduce_command();
   if (!a.trace.empty()) repro += " --trace " + a.trace;
@@ -179,6 +184,9 @@ struct bench_args {
 };
 
 int cmd_bench(const bench_args& b) {
+  if (const std::string why = unwritable_path(b.results); !why.empty()) {
+    throw CLI::ValidationError("--results", "cannot write " + b.results + ": " + why);
+  }
   std::vector<aegis::bench::result_row> rows;
   int code = exit_pass;
   for (const char* mode : {"block", "drop"}) {
@@ -268,7 +276,7 @@ int main(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "simulator speed at 50k txn/s in both modes");
   bench->add_option("--results", ba.results, "bench-results.json to append to");
   bench->add_option("--sim-duration", ba.sim_duration, "virtual duration per mode");
-  bench->add_option("--rate", ba.rate, "offered txn per simulated second");
+  bench->add_option("--rate", ba.rate, "offered txn per simulated second")->check(at_least_one);
 #ifndef AEGIS_SIM_RUN_ONLY
   chaos_cli_args ca;
   CLI::App* chaos = add_chaos_subcommand(app, ca);

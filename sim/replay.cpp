@@ -9,6 +9,7 @@
 
 #include "sim/checked_run.hpp"
 #include "sim/schedule.hpp"
+#include "sim/trace.hpp"
 
 namespace aegis::sim {
 
@@ -26,6 +27,12 @@ int run_replay(const replay_args& a, const std::function<void(const std::string&
   } catch (const std::invalid_argument& e) {
     std::cerr << "aegis-sim replay: " << e.what() << "\n";
     return 64;
+  }
+  if (!a.trace.empty()) {
+    if (const std::string why = unwritable_path(a.trace); !why.empty()) {
+      std::cerr << "aegis-sim replay: --trace: cannot write " << a.trace << ": " << why << "\n";
+      return 64;
+    }
   }
   std::string line = replay_command(s);
   if (!a.trace.empty()) line += " --trace " + a.trace;
