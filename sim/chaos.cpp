@@ -32,8 +32,8 @@
 #include "sim/runner.hpp"
 #include "sim/schedule.hpp"
 #include "sim/seed.hpp"
-#include "sim/trace.hpp"
 #include "sim/swarm.hpp"
+#include "sim/trace.hpp"
 
 namespace aegis::sim {
 

@@ -2,14 +2,13 @@
 #include "sim/trace.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "aegis/assert.hpp"
 
