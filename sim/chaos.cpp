@@ -25,6 +25,7 @@
 #include "aegis/assert.hpp"
 #include "aegis/coverage.hpp"
 #include "aegis/mutant.hpp"
+#include "aegis/writable.hpp"
 #include "bench/bench_results.hpp"
 #include "sim/chaos_report.hpp"
 #include "sim/chaos_shrink.hpp"
@@ -632,11 +633,11 @@ int run_chaos_command(const chaos_cli_args& a, const char* argv0) {
     // cannot write its report must not spend its budget first.
     std::error_code ec;
     std::filesystem::create_directories(a.out, ec);
-    const std::string why = ec ? ec.message() : unwritable_path((std::filesystem::path(a.out) / "summary.json").string());
+    const std::string why = ec ? ec.message() : aegis::why_unwritable((std::filesystem::path(a.out) / "summary.json").string());
     if (!why.empty()) return usage(fmt::format("--out: cannot write reports to {}: {}", a.out, why));
   }
   if (!a.bench_results.empty()) {
-    if (const std::string why = unwritable_path(a.bench_results); !why.empty()) {
+    if (const std::string why = aegis::why_unwritable(a.bench_results); !why.empty()) {
       return usage(fmt::format("--bench-results: cannot write {}: {}", a.bench_results, why));
     }
   }

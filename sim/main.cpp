@@ -18,6 +18,7 @@
 #include <iostream>
 #include <unistd.h>
 
+#include "aegis/writable.hpp"
 #include "bench/bench_results.hpp"
 #ifndef AEGIS_SIM_RUN_ONLY  // aegis-sim-debug (-O0) carries only `run` and `bench`.
 #include "sim/chaos.hpp"
@@ -142,7 +143,7 @@ scenario scenario_from(const run_args& a) {
 
 int cmd_run(const run_args& a) {
   if (!a.trace.empty()) {
-    if (const std::string why = unwritable_path(a.trace); !why.empty()) {
+    if (const std::string why = aegis::why_unwritable(a.trace); !why.empty()) {
       throw CLI::ValidationError("--trace", "cannot write " + a.trace + ": " + why);
     }
   }
@@ -184,7 +185,7 @@ struct bench_args {
 };
 
 int cmd_bench(const bench_args& b) {
-  if (const std::string why = unwritable_path(b.results); !why.empty()) {
+  if (const std::string why = aegis::why_unwritable(b.results); !why.empty()) {
     throw CLI::ValidationError("--results", "cannot write " + b.results + ": " + why);
   }
   std::vector<aegis::bench::result_row> rows;

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "aegis/writable.hpp"
 #include "sim/checked_run.hpp"
 #include "sim/schedule.hpp"
 #include "sim/trace.hpp"
@@ -29,7 +30,7 @@ int run_replay(const replay_args& a, const std::function<void(const std::string&
     return 64;
   }
   if (!a.trace.empty()) {
-    if (const std::string why = unwritable_path(a.trace); !why.empty()) {
+    if (const std::string why = aegis::why_unwritable(a.trace); !why.empty()) {
       std::cerr << "aegis-sim replay: --trace: cannot write " << a.trace << ": " << why << "\n";
       return 64;
     }

@@ -3,11 +3,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <memory>
 
 #include "aegis/assert.hpp"
@@ -113,17 +109,6 @@ void trace::write_chrome_json(std::ostream& out, const std::vector<std::string>&
     }
   }
   out << "\n]}\n";
-}
-
-std::string unwritable_path(const std::string& path) {
-  namespace fs = std::filesystem;
-  const fs::path p(path);
-  std::error_code ec;
-  if (fs::is_directory(p, ec)) return "it is a directory";
-  if (fs::exists(p, ec)) return ::access(path.c_str(), W_OK) == 0 ? std::string{} : std::strerror(errno);
-  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  if (!fs::is_directory(dir, ec)) return "no directory " + dir.string();
-  return ::access(dir.c_str(), W_OK | X_OK) == 0 ? std::string{} : std::strerror(errno);
 }
 
 }  // namespace aegis::sim

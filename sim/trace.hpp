@@ -125,9 +125,4 @@ class trace {
 /// `trace_hash=` spelling: 16 lower-case hex digits.
 std::string hash_hex(std::uint64_t h);
 
-/// Why the file `path` could not be written ("" if it could), checked without
-/// creating or changing it: for output flags (--trace, --results), so a bad
-/// path is a usage error before the run instead of a lost file after it.
-std::string unwritable_path(const std::string& path);
-
 }  // namespace aegis::sim

@@ -44,6 +44,7 @@
 #include "aegis/metrics.hpp"
 #include "aegis/os_offloader.hpp"
 #include "aegis/sched.hpp"
+#include "aegis/writable.hpp"
 #include "core/duration.hpp"
 #include "core/ledger.hpp"
 #include "core/payment_stream.hpp"
@@ -195,21 +196,10 @@ bool prepare_dir(const fs::path& dir, const std::string& group, std::string& err
 
 double us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
-/// Why `path` cannot be written, tried now by creating and removing
-/// `path`.tmp (empty if it can): a whole run must not end in "cannot write".
-std::string unwritable(const std::string& path) {
-  const std::string probe = path + ".tmp";
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return std::strerror(errno);
-  ::close(fd);
-  ::unlink(probe.c_str());
-  return {};
-}
-
 int run(const options& o) {
   for (const auto& [flag, path] : {std::pair{"--summary-json", &o.summary_json}, std::pair{"--ledger", &o.ledger_path}}) {
     if (path->empty()) continue;
-    if (const std::string why = unwritable(*path); !why.empty()) {
+    if (const std::string why = aegis::why_unwritable(*path); !why.empty()) {
       fmt::print(stderr, "aegis-core: cannot write {} {}: {}\n", flag, *path, why);
       return exit_startup;
     }
