@@ -767,7 +767,7 @@ class offloader {
     }
     sleeping_.store(1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (ring_.readable() == 0 && stop_.load(std::memory_order_acquire) == 0) {
+    if (!ring_.has_readable() && stop_.load(std::memory_order_acquire) == 0) {
       env_.wait(verdict_sock_, bell_, deadline);
     }
     sleeping_.store(0, std::memory_order_relaxed);

@@ -21,11 +21,22 @@
 // unacknowledged entry in place and resend it after a peer restart by
 // calling rewind(). Position p lives in slot p & (capacity - 1).
 //
+// Publication. Every slot has a stamp beside it (a parallel array): position
+// p is published when stamp[p & mask] == p + 1, stored with release after the
+// entry is constructed. The consumer finds new entries by reading stamps and
+// never reads the write cursor, so the producer's cursor line stays in the
+// producer's cache: the only lines that cross cores per entry are the entry's
+// own (and one stamp line per eight entries). When the consumer polled the
+// write cursor instead, each push's store to it had to take the line back
+// from the consumer first; with 256-byte entries that ownership round trip,
+// not the copy, set the throughput (docs/RING.md).
+//
 // Producers. `single_producer` is the fast path: the producer owns `write_`,
-// publishes with one release store and never executes a CAS. `multi_producer`
-// lets several threads share one ring: they claim a position with a CAS on
-// `write_` and publish per slot with a stamp, so the consumer still sees one
-// contiguous sequence of positions. We chose a multi-producer variant over
+// stores the stamp (release) and its cursor (relaxed) and never executes a
+// CAS. `multi_producer` lets several threads share one ring: they claim a
+// position with a CAS on `write_`, then construct and stamp their slots in
+// any order; the consumer stops at the first unstamped position, so it still
+// sees one contiguous sequence of positions. We chose a multi-producer variant over
 // one ring per producer because the transport numbers transactions by ring
 // position (seq = position + 1): one ring gives one contiguous sequence, one
 // in-order resend after a restart, and one release cursor, where several
@@ -138,16 +149,14 @@ class ring_buffer {
         capacity_(checked_capacity(capacity)),
         mask_(capacity_ - 1),
         mode_(mode),
-        slots_(std::allocator<T>{}.allocate(capacity_)) {
+        slots_(std::allocator<T>{}.allocate(capacity_)),
+        stamps_(std::allocator<u64_atomic>{}.allocate(capacity_)) {
     // Fault every page of the slot storage in now (zeros; no object lives
     // there yet). Untouched, the first lap of the ring takes one page fault
     // per 4 KiB of slots on the producers' hot path, ~10 us each on a VM:
     // with 80-byte entries that was the offload() p99.
     std::memset(static_cast<void*>(slots_), 0, capacity_ * sizeof(T));
-    if constexpr (is_mp) {
-      stamps_ = std::allocator<u64_atomic>{}.allocate(capacity_);
-      for (std::size_t i = 0; i < capacity_; ++i) std::construct_at(stamps_ + i, env, 0);
-    }
+    for (std::size_t i = 0; i < capacity_; ++i) std::construct_at(stamps_ + i, env, 0);
   }
 
   ring_buffer(const ring_buffer&) = delete;
@@ -162,10 +171,8 @@ class ring_buffer {
       std::destroy_at(slot(p));
     }
     std::allocator<T>{}.deallocate(slots_, capacity_);
-    if constexpr (is_mp) {
-      for (std::size_t i = 0; i < capacity_; ++i) std::destroy_at(stamps_ + i);
-      std::allocator<u64_atomic>{}.deallocate(stamps_, capacity_);
-    }
+    for (std::size_t i = 0; i < capacity_; ++i) std::destroy_at(stamps_ + i);
+    std::allocator<u64_atomic>{}.deallocate(stamps_, capacity_);
   }
 
   // ------------------------------------------------------------------ producer
@@ -215,8 +222,18 @@ class ring_buffer {
 
   // ------------------------------------------------------------------ consumer
 
-  /// Number of published, unread entries (consumer's view, exact for the consumer).
-  std::size_t readable() noexcept { return static_cast<std::size_t>(published_limit() - read_.load(std::memory_order_relaxed)); }
+  /// Number of published, unread entries (consumer's view, exact for the
+  /// consumer). Counts stamps: O(entries); `has_readable()` asks for one.
+  std::size_t readable() noexcept {
+    const std::uint64_t r = read_.load(std::memory_order_relaxed);
+    return static_cast<std::size_t>(published_limit(r, capacity_) - r);
+  }
+
+  /// True if the next entry is published (consumer only): one stamp load.
+  bool has_readable() noexcept {
+    const std::uint64_t r = read_.load(std::memory_order_relaxed);
+    return stamps_[r & mask_].load(std::memory_order_acquire) == r + 1;
+  }
 
   /// Reads up to `max` published entries in position order, calling
   /// `fn(position, T&)` for each, and advances the read cursor past them. The
@@ -224,20 +241,10 @@ class ring_buffer {
   template <class F>
   std::size_t read(std::size_t max, F&& fn) {
     const std::uint64_t r = read_.load(std::memory_order_relaxed);
-    std::uint64_t limit;
-    if constexpr (is_mp) {
-      limit = published_limit();
-    } else {
-      // Load the producer's cursor only when the cached one cannot fill the batch.
-      limit = write_cache_;
-      if (limit - r < max) limit = write_cache_ = write_.load(std::memory_order_acquire);
-    }
-    AEGIS_DEBUG_ASSERT(limit >= r, "read cursor ran past the write cursor");
-    std::uint64_t n = limit - r;
-    if (n > max) n = max;
-    for (std::uint64_t p = r; p < r + n; ++p) fn(p, *slot(p));
-    if (n != 0) read_.store(r + n, std::memory_order_release);
-    return static_cast<std::size_t>(n);
+    const std::uint64_t limit = published_limit(r, max);
+    for (std::uint64_t p = r; p < limit; ++p) fn(p, *slot(p));
+    if (limit != r) read_.store(limit, std::memory_order_release);
+    return static_cast<std::size_t>(limit - r);
   }
 
   /// The entry at `position`, which must be in [release, read): read but not
@@ -279,7 +286,7 @@ class ring_buffer {
   /// at most `max_park_ns` at a time and re-checks.
   bool wait_readable(ns_t deadline_ns, ns_t max_park_ns = 1'000'000) {
     for (int spins = 0;; ++spins) {
-      if (readable() != 0) return true;
+      if (has_readable()) return true;
       if (is_closed()) return false;
       const ns_t now = env_.now_ns();
       if (now >= deadline_ns) return false;
@@ -289,7 +296,7 @@ class ring_buffer {
       }
       const std::uint32_t seen = data_word_.load(std::memory_order_acquire);
       consumer_waiting_.store(1, std::memory_order_seq_cst);
-      if (readable() == 0 && !is_closed()) {
+      if (!has_readable() && !is_closed()) {
         const ns_t park_deadline = deadline_after(now, max_park_ns);
         env_.park(data_word_, seen, park_deadline < deadline_ns ? park_deadline : deadline_ns);
       }
@@ -377,16 +384,37 @@ class ring_buffer {
     return push_status::dropped_full;
   }
 
-  std::uint64_t published_limit() noexcept {
+  // The end of the published run that starts at the read cursor `r`, looking
+  // at most `max` entries (and one lap) ahead.
+  std::uint64_t published_limit(std::uint64_t r, std::size_t max) noexcept {
+    // One lap at most: a stamp never matches a position a lap ahead, and
+    // `r + max` must not wrap.
+    const std::uint64_t end = r + (max < capacity_ ? max : capacity_);
     if constexpr (is_mp) {
-      // Positions are claimed in order but may be published out of order;
-      // the consumer stops at the first unpublished stamp.
-      std::uint64_t r = read_.load(std::memory_order_relaxed);
-      const std::uint64_t w = write_.load(std::memory_order_acquire);
-      while (r < w && stamps_[r & mask_].load(std::memory_order_acquire) == r + 1) ++r;
+      // Claimed in order, stamped in any order: stop at the first gap.
+      while (r < end && stamps_[r & mask_].load(std::memory_order_acquire) == r + 1) ++r;
       return r;
     } else {
-      return write_.load(std::memory_order_acquire);
+      // One producer stamps in position order, so stamp q (acquired) proves
+      // every position before q published and visible. Gallop: probe 1, 2,
+      // 4, ... entries further while stamps match, halve the step on a miss.
+      // A large backlog costs a few stamp loads instead of one per entry,
+      // and the stamp lines skipped stay in the producer's cache for its
+      // next lap. Probes past the producer see older laps' stamps: no match.
+      std::uint64_t limit = r;
+      std::uint64_t step = 1;
+      while (limit < end) {
+        const std::uint64_t probe = limit + (step < end - limit ? step : end - limit);
+        if (stamps_[(probe - 1) & mask_].load(std::memory_order_acquire) == probe) {
+          limit = probe;
+          step <<= 1;
+        } else if (step == 1) {
+          break;
+        } else {
+          step >>= 1;
+        }
+      }
+      return limit;
     }
   }
 
@@ -410,14 +438,19 @@ class ring_buffer {
         if (w - release_cache_ >= full_at()) return false;
       }
       if (AEGIS_MUTANT(env_, "publish_before_write")) [[unlikely]] {
-        return publish_then_construct(write_, w, std::forward<Args>(args)...);
+        write_.store(w + 1, std::memory_order_relaxed);
+        return publish_then_construct(stamps_[w & mask_], w, std::forward<Args>(args)...);
       }
       // The slot lines ahead were last read by the consumer a lap ago and sit
       // in its cache: ask for them for writing now, so that the store a few
       // pushes later does not wait for the line to cross cores.
       __builtin_prefetch(slot(w + prefetch_ahead), 1, 3);
       std::construct_at(slot(w), std::forward<Args>(args)...);
-      write_.store(w + 1, std::memory_order_release);
+      // The cursor first: whoever sees the stamp (acquire) sees the cursor
+      // past it, so read <= write holds for every reader of the counters.
+      // Nobody polls the cursor, so this store stays in our cache.
+      write_.store(w + 1, std::memory_order_relaxed);
+      stamps_[w & mask_].store(w + 1, std::memory_order_release);
     }
     if (consumer_waiting_.load(std::memory_order_relaxed) != 0) [[unlikely]] {
       data_word_.fetch_add(1, std::memory_order_release);
@@ -479,9 +512,11 @@ class ring_buffer {
 
   Env& env_;
 
-  // Each cursor sits on its own cache line; each side caches the other's.
-  // The consumer polls write_'s line, so nothing else is written there: one
-  // store per push. The producer's cache and rejection counters get a line of their own.
+  // Each cursor sits on its own cache line. The producer caches the release
+  // cursor and reads the real one only when the ring looks full; the
+  // consumer never reads write_ (it reads stamps), which other threads read
+  // only for counters. The producer's cache and rejection counters get a
+  // line of their own.
   alignas(cache_line_size) u64_atomic write_;
 
   alignas(cache_line_size) std::uint64_t release_cache_ = 0;  // Producer-private (single producer only).
@@ -490,7 +525,6 @@ class ring_buffer {
   u64_atomic closed_rejects_;
 
   alignas(cache_line_size) u64_atomic read_;
-  std::uint64_t write_cache_ = 0;  // Consumer-private (single producer only).
 
   alignas(cache_line_size) u64_atomic release_;
 
@@ -504,7 +538,7 @@ class ring_buffer {
   const std::uint64_t mask_;
   const admission mode_;
   T* const slots_;
-  u64_atomic* stamps_ = nullptr;  // multi_producer only: stamp == position + 1 once published.
+  u64_atomic* const stamps_;  // stamps_[p & mask_] == p + 1 once position p is published.
 };
 
 }  // namespace aegis
