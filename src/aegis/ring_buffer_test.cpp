@@ -154,6 +154,44 @@ TYPED_TEST(RingBufferEdges, WrapAroundKeepsOrderAndPositions) {
   EXPECT_EQ(r.counters().accepted, std::uint64_t(next_push));
 }
 
+// The consumer finds published entries by their stamps (one producer: one
+// stamp per stamp cache line, then a scan of the line the producer is in;
+// docs/RING.md). Every backlog 0..capacity, every read
+// limit and every starting offset in the slot array: a read returns exactly
+// min(backlog, max) entries, in order, and readable() counts the rest. The
+// slots past the backlog hold stamps of the previous laps, which must never
+// pass for published.
+TYPED_TEST(RingBufferEdges, ReadsExactlyWhatIsPublishedForEveryBacklogAndLimit) {
+  constexpr std::size_t cap = 16;
+  for (std::size_t offset = 0; offset < cap; ++offset) {
+    for (std::size_t backlog = 0; backlog <= cap; ++backlog) {
+      for (std::size_t max : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{7}, std::size_t{8},
+                              std::size_t{15}, cap, cap + 1, std::size_t{1'000}}) {
+        ring<int, TypeParam> r{this->env_, cap, admission::drop};
+        // Two laps first, so every slot carries an older stamp, then move the
+        // cursors to `offset`.
+        for (std::size_t i = 0; i < 2 * cap + offset; ++i) {
+          ASSERT_EQ(r.try_push(-1), push_status::accepted);
+          ASSERT_EQ(r.read(1, [](std::uint64_t, int&) {}), 1u);
+          r.release(r.read_position());
+        }
+        const std::uint64_t first = r.write_position();
+        for (std::size_t i = 0; i < backlog; ++i) ASSERT_EQ(r.try_push(int(i)), push_status::accepted);
+        ASSERT_EQ(r.readable(), backlog);
+        const auto got = read_all(r, max);
+        const std::size_t want = std::min(backlog, max);
+        ASSERT_EQ(got.size(), want) << "offset " << offset << " backlog " << backlog << " max " << max;
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          EXPECT_EQ(got[i].first, first + i);
+          EXPECT_EQ(got[i].second, int(i));
+        }
+        EXPECT_EQ(r.readable(), backlog - want);
+        EXPECT_EQ(r.has_readable(), backlog > want);
+      }
+    }
+  }
+}
+
 TYPED_TEST(RingBufferEdges, RewindAcrossTheWrapReReadsUnreleasedInOrder) {
   ring<int, TypeParam> r{this->env_, 4, admission::drop};
   // Move all cursors to position 3, so the next four entries occupy slots 3, 0, 1, 2.
