@@ -34,7 +34,6 @@
 #include "sim/schedule.hpp"
 #include "sim/seed.hpp"
 #include "sim/swarm.hpp"
-#include "sim/trace.hpp"
 
 namespace aegis::sim {
 

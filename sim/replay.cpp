@@ -10,7 +10,6 @@
 #include "aegis/writable.hpp"
 #include "sim/checked_run.hpp"
 #include "sim/schedule.hpp"
-#include "sim/trace.hpp"
 
 namespace aegis::sim {
 
