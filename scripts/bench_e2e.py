@@ -17,17 +17,22 @@ What it measures, each repetition alternating ours and the peer in the same run:
     bridge; p50/p99 offload -> verdict from the summary, timed from each
     transaction's *intended* send time (main.cpp: timestamp_ns = start +
     (id-1)/rate, latency = verdict time - timestamp_ns), so a producer that
-    falls behind shows up as latency. Floor: the raw libzmq ipc PUSH/PULL
-    ping-pong round trip (bench/e2e_pingpong), one rep per repetition.
-    Both processes run with their defaults (SCHED_OTHER, 100 us EEVDF slice).
+    falls behind shows up as latency. Two floors: the raw libzmq ipc
+    PUSH/PULL ping-pong round trip (bench/e2e_pingpong), one rep per
+    repetition; and, run just before ours at each rate, the same open-loop
+    schedule and pacing (--pace-quantum, both given PACE_QUANTUM) into a raw
+    C++ echo process (bench/e2e_openloop: no ring, pump, protocol or
+    Python), rows zmq_openloop_echo_*. Both processes run with their
+    defaults (SCHED_OTHER, 100 us EEVDF slice), the open-loop floor too.
   * latency, pinned: the same rates with aegis-core pinned to one CPU and the
     bridge to another (--pin, default 0,1; CPU affinity, no privileges
-    needed), beside the same ping-pong floor; rows named *_pinned. Each CPU
+    needed), beside the same ping-pong floor and the open-loop floor pinned
+    the same way; rows named *_pinned. Each CPU
     then switches only between threads of one process, which on this VM
     cost ~20 % less CPU at 50k/s (docs/E2E.md, session 5).
   * latency, real-time: the same rates with core and bridge at
     --realtime-priority (SCHED_FIFO), beside the ping-pong also run at
-    SCHED_FIFO; rows named *_fifo. Only where this user may use SCHED_FIFO
+    SCHED_FIFO (and the open-loop floor at the same priority); rows named *_fifo. Only where this user may use SCHED_FIFO
     (root, CAP_SYS_NICE or ulimit -r); --realtime 0 skips them.
 Reported values are medians over repetitions. Rows are appended to --json;
 every raw repetition goes to bench-e2e.json beside it.
@@ -57,6 +62,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3"
+# aegis-core --pace-quantum for every latency run, and the open-loop floor's
+# (the core's default; given to both explicitly so they cannot drift apart).
+PACE_QUANTUM_US = 250
 _children: list[subprocess.Popen] = []
 
 
@@ -149,7 +157,8 @@ class Bench:
         self.core = build / "src" / "aegis-core"
         self.peer_push = build / "bench" / "e2e_peer_push"
         self.pingpong = build / "bench" / "e2e_pingpong"
-        for exe in (self.core, self.peer_push, self.pingpong):
+        self.openloop = build / "bench" / "e2e_openloop"
+        for exe in (self.core, self.peer_push, self.pingpong, self.openloop):
             if not exe.exists():
                 raise SystemExit(f"bench_e2e: {exe} is missing (build it first)")
         self.tmp = tmp
@@ -231,7 +240,8 @@ class Bench:
 
     def latency(self, rate: int, duration_s: float, fifo: int = 0, pin: tuple | None = None) -> dict:
         rt = ("--realtime-priority", fifo) if fifo else ()
-        s = self.core_run(["--rate", rate, "--duration", f"{int(duration_s * 1000)}ms", *rt],
+        s = self.core_run(["--rate", rate, "--duration", f"{int(duration_s * 1000)}ms",
+                           "--pace-quantum", f"{PACE_QUANTUM_US}us", *rt],
                           timeout_s=duration_s + 120, bridge_extra=rt, pin=pin)
         return {"p50_us": s["latency_us"]["p50"], "p99_us": s["latency_us"]["p99"],
                 "p999_us": s["latency_us"]["p999"], "max_us": s["latency_us"]["max"],
@@ -239,6 +249,22 @@ class Bench:
                 "offered_per_s": s["offered"] / s["produce_s"] if s["produce_s"] > 0 else 0.0,
                 "verdicts_per_s": s["throughput_per_s"], "cpu_ns_per_txn": s["cpu_ns_per_txn"],
                 "records_per_frame": s["verdicts"] / max(1, s["frames_sent"])}
+
+    def openloop_floor(self, rate: int, duration_s: float, fifo: int = 0, pin: tuple | None = None) -> dict:
+        """The open-loop schedule of `latency` into a raw C++ echo process (bench/e2e_openloop)."""
+        d = self._run_dir()
+        argv = [self.openloop, "--dir", d, "--rate", rate, "--duration", duration_s,
+                "--pace-quantum-us", PACE_QUANTUM_US, "--realtime-priority", fifo,
+                "--pin", f"{pin[0]},{pin[1]}" if pin else "none"]
+        with open(d / "openloop.err", "w") as err:
+            p = spawn(argv, stdout=subprocess.PIPE, stderr=err, text=True)
+            try:
+                out, _ = p.communicate(timeout=duration_s + 60)
+            finally:
+                stop(p)
+        if p.returncode != 0:
+            raise RuntimeError(f"e2e_openloop exited {p.returncode}: {(d / 'openloop.err').read_text().strip()}")
+        return json.loads(out)
 
     def pingpong_us(self, fifo: int = 0) -> tuple[float, float]:
         d = self._run_dir()
@@ -261,22 +287,27 @@ def fifo_allowed(priority: int) -> bool:
         return False
 
 
-def measure_rates(b: Bench, rates, duration_s: float, into: dict, label: str, fifo: int = 0,
+def measure_rates(b: Bench, rates, duration_s: float, into: dict, floor_into: dict, label: str, fifo: int = 0,
                   pin: tuple | None = None) -> None:
-    """One open-loop run per rate (at SCHED_FIFO `fifo` if non-zero; core and bridge
-    pinned to the CPUs in `pin` if given), appended to into[rate] and printed."""
+    """Per rate, the open-loop floor and then one open-loop run of ours (at SCHED_FIFO
+    `fifo` if non-zero; pinned to the CPUs in `pin` if given), appended to
+    floor_into[rate] and into[rate] and printed."""
     for rate in rates:
+        fl = b.openloop_floor(rate, duration_s, fifo, pin)
+        floor_into[str(rate)].append(fl)
         lat = b.latency(rate, duration_s, fifo, pin)
         into[str(rate)].append(lat)
         print(f"{label} {rate_label(rate):>4}/s  p50 {lat['p50_us']:.0f} us  p99 {lat['p99_us']:.0f} us  "
               f"p999 {lat['p999_us']:.0f} us  offered {lat['offered_per_s']:,.0f}/s  verdicts {lat['verdicts_per_s']:,.0f}/s  "
-              f"{lat['records_per_frame']:.0f} records/frame", flush=True)
+              f"{lat['records_per_frame']:.0f} records/frame;  raw echo floor p50 {fl['p50_us']:.0f} us  "
+              f"p99 {fl['p99_us']:.0f} us", flush=True)
 
 
-def latency_rows(rates, runs_by_rate: dict, suffix: str, pp50: float, pp99: float, with_offered: bool,
-                 peer_suffix: str | None = None) -> list[dict]:
+def latency_rows(rates, runs_by_rate: dict, floor_by_rate: dict, suffix: str, pp50: float, pp99: float,
+                 with_offered: bool, peer_suffix: str | None = None) -> list[dict]:
     """Median p50/p99 per rate beside the ping-pong floor (named with `peer_suffix`, default
-    `suffix`: measured the same way) and the offered rate."""
+    `suffix`: measured the same way), beside the open-loop floor run the same way
+    (named with `suffix`), and the offered rate."""
     peer_suffix = suffix if peer_suffix is None else peer_suffix
     med = statistics.median
     rows = []
@@ -287,6 +318,11 @@ def latency_rows(rates, runs_by_rate: dict, suffix: str, pp50: float, pp99: floa
                         f"zmq_ipc_pingpong_rtt_p50{peer_suffix}", pp50, "lower"))
         rows.append(row(name, "offload_to_verdict_p99", "us", med(r["p99_us"] for r in runs),
                         f"zmq_ipc_pingpong_rtt_p99{peer_suffix}", pp99, "lower"))
+        floor = floor_by_rate[str(rate)]
+        rows.append(row(name, "offload_to_verdict_p50", "us", med(r["p50_us"] for r in runs),
+                        f"zmq_openloop_echo_p50{suffix}", med(f["p50_us"] for f in floor), "lower"))
+        rows.append(row(name, "offload_to_verdict_p99", "us", med(r["p99_us"] for r in runs),
+                        f"zmq_openloop_echo_p99{suffix}", med(f["p99_us"] for f in floor), "lower"))
         if with_offered:
             rows.append(row(name, "offered_txn_per_s", "txn/s", med(r["offered_per_s"] for r in runs),
                             "target_rate", float(rate), "higher"))
@@ -376,7 +412,9 @@ def main(argv=None) -> int:
     raw: dict = {"ours_per_s": [], "ours_cpu_ns_per_txn": [], "peer_per_s": [], "pingpong_p50_us": [], "pingpong_p99_us": [],
                  "latency": {str(r): [] for r in rates}, "pingpong_fifo_p50_us": [], "pingpong_fifo_p99_us": [],
                  "latency_fifo": {str(r): [] for r in rates}, "fifo_priority": fifo,
-                 "latency_pinned": {str(r): [] for r in rates}, "pin_cpus": list(pin) if pin else None}
+                 "latency_pinned": {str(r): [] for r in rates}, "pin_cpus": list(pin) if pin else None,
+                 "floor": {str(r): [] for r in rates}, "floor_pinned": {str(r): [] for r in rates},
+                 "floor_fifo": {str(r): [] for r in rates}, "pace_quantum_us": PACE_QUANTUM_US}
     try:
         b = Bench(build, tmp, args.quick)
         print(f"bench_e2e: {args.reps} reps; throughput count {args.count} (peer {args.peer_count}); "
@@ -393,16 +431,17 @@ def main(argv=None) -> int:
             raw["pingpong_p50_us"].append(pp50)
             raw["pingpong_p99_us"].append(pp99)
             print(f"  rep {rep}: zmq ipc ping-pong rtt p50 {pp50:.1f} us  p99 {pp99:.1f} us", flush=True)
-            measure_rates(b, rates, args.duration, raw["latency"], f"  rep {rep}: rate")
+            measure_rates(b, rates, args.duration, raw["latency"], raw["floor"], f"  rep {rep}: rate")
             if pin:
-                measure_rates(b, rates, args.duration, raw["latency_pinned"],
+                measure_rates(b, rates, args.duration, raw["latency_pinned"], raw["floor_pinned"],
                               f"  rep {rep}: pinned core CPU {pin[0]}, bridge CPU {pin[1]}: rate", pin=pin)
             if fifo:
                 pp50, pp99 = b.pingpong_us(fifo)
                 raw["pingpong_fifo_p50_us"].append(pp50)
                 raw["pingpong_fifo_p99_us"].append(pp99)
                 print(f"  rep {rep}: SCHED_FIFO {fifo}: zmq ipc ping-pong rtt p50 {pp50:.1f} us  p99 {pp99:.1f} us", flush=True)
-                measure_rates(b, rates, args.duration, raw["latency_fifo"], f"  rep {rep}: SCHED_FIFO rate", fifo)
+                measure_rates(b, rates, args.duration, raw["latency_fifo"], raw["floor_fifo"],
+                              f"  rep {rep}: SCHED_FIFO rate", fifo)
         raw["peer_messages_lost"] = b.peer_lost
         if b.peer_lost:
             print(f"  (the ack-less peer lost {b.peer_lost} messages over all reps; its rate counts what arrived)")
@@ -414,12 +453,13 @@ def main(argv=None) -> int:
     pp50, pp99 = med(raw["pingpong_p50_us"]), med(raw["pingpong_p99_us"])
     rows = [row("e2e_throughput", "verdicted_txn_per_s", "txn/s", med(raw["ours_per_s"]), "pyzmq_per_message_loop",
                 med(raw["peer_per_s"]), "higher")]
-    rows += latency_rows(rates, raw["latency"], "", pp50, pp99, with_offered=True)
+    rows += latency_rows(rates, raw["latency"], raw["floor"], "", pp50, pp99, with_offered=True)
     if pin:
-        rows += latency_rows(rates, raw["latency_pinned"], "_pinned", pp50, pp99, with_offered=False, peer_suffix="")
+        rows += latency_rows(rates, raw["latency_pinned"], raw["floor_pinned"], "_pinned", pp50, pp99,
+                             with_offered=False, peer_suffix="")
     if fifo:
         fp50, fp99 = med(raw["pingpong_fifo_p50_us"]), med(raw["pingpong_fifo_p99_us"])
-        rows += latency_rows(rates, raw["latency_fifo"], "_fifo", fp50, fp99, with_offered=False)
+        rows += latency_rows(rates, raw["latency_fifo"], raw["floor_fifo"], "_fifo", fp50, fp99, with_offered=False)
     print(f"{'name':<20} {'metric':<24} {'unit':<6} {'ours':>12}  {'peer':<26} {'peer value':>12}  {'ratio':>7}")
     for r in rows:
         print(f"{r['name']:<20} {r['metric']:<24} {r['unit']:<6} {r['ours']:>12,.1f}  {r['peer']:<26} "
