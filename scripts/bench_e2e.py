@@ -20,20 +20,21 @@ What it measures, each repetition alternating ours and the peer in the same run:
     falls behind shows up as latency. Two floors: the raw libzmq ipc
     PUSH/PULL ping-pong round trip (bench/e2e_pingpong), one rep per
     repetition; and, run just before ours at each rate, the same open-loop
-    schedule and pacing (--pace-quantum, both given PACE_QUANTUM) into a raw
-    C++ echo process (bench/e2e_openloop: no ring, pump, protocol or
-    Python), rows zmq_openloop_echo_*. Both processes run with their
-    defaults (SCHED_OTHER, 100 us EEVDF slice), the open-loop floor too.
+    schedule and pacing (both get --pace-quantum PACE_QUANTUM_US) into a
+    raw C++ echo process (bench/e2e_openloop: no ring, pump, protocol or
+    Python), rows zmq_openloop_echo_*. All processes run with their
+    defaults (SCHED_OTHER, 100 us EEVDF slice).
   * latency, pinned: the same rates with aegis-core pinned to one CPU and the
     bridge to another (--pin, default 0,1; CPU affinity, no privileges
     needed), beside the same ping-pong floor and the open-loop floor pinned
-    the same way; rows named *_pinned. Each CPU
-    then switches only between threads of one process, which on this VM
-    cost ~20 % less CPU at 50k/s (docs/E2E.md, session 5).
+    the same way; rows named *_pinned. Each CPU then switches only between
+    threads of one process, which on this VM cost ~20 % less CPU at 50k/s
+    (docs/E2E.md, session 5).
   * latency, real-time: the same rates with core and bridge at
     --realtime-priority (SCHED_FIFO), beside the ping-pong also run at
-    SCHED_FIFO (and the open-loop floor at the same priority); rows named *_fifo. Only where this user may use SCHED_FIFO
-    (root, CAP_SYS_NICE or ulimit -r); --realtime 0 skips them.
+    SCHED_FIFO, and the open-loop floor at the same priority; rows named
+    *_fifo. Only where this user may use SCHED_FIFO (root, CAP_SYS_NICE or
+    ulimit -r); --realtime 0 skips them.
 Reported values are medians over repetitions. Rows are appended to --json;
 every raw repetition goes to bench-e2e.json beside it.
 

@@ -7,7 +7,8 @@ Usage:
 `make bench` ends with this table (scripts/run_benchmarks.sh). A row's
 `better` says which way is good: ratio >= 1 for `higher`, <= 1 for `lower`;
 the last column says which side is better ("even" within 1%). Rows whose
-peer is a floor (zmq_ipc_pingpong_*: the transport alone) or a target rate
+peer is a floor (zmq_ipc_pingpong_*: the transport alone; zmq_openloop_echo_*:
+the same open-loop schedule into a raw C++ echo process) or a target rate
 are reference points: ours cannot beat a floor, only approach it.
 """
 
