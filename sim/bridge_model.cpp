@@ -29,6 +29,7 @@ void bridge_model::start() {
 void bridge_model::crash() {
   if (!world_.alive(process_)) return;
   ++stats_.crashes;
+  if (on_death_) on_death_();
   if (scoring_) world_.reached("bridge_crashed_between_scoring_and_verdict");
   scoring_ = false;
   world_.kill(process_);
@@ -100,9 +101,22 @@ verdict_record bridge_model::score(const txn_record& r) {
   return v;
 }
 
+bool bridge_model::poisoned(std::uint64_t txn_id, std::uint32_t poison_ppm) noexcept {
+  if (poison_ppm == 0) return false;
+  return xxh64_of_u64(txn_id, 0x9015) % 1'000'000 < poison_ppm;
+}
+
+ns_t bridge_model::cost_factor_permille() {
+  const std::uint64_t r = rng_.below(1000);
+  if (r == 0) return 10'000;
+  if (r <= 10) return 3'000;
+  return 1'000 + rng_.range(0, 100);
+}
+
 ns_t bridge_model::scoring_delay(std::size_t frames, std::size_t records) {
   ns_t d = config_.score_batch_ns + static_cast<ns_t>(records) * config_.score_record_ns;
-  d += rng_.range(0, d / 4 + 1);  // Jitter: GC pauses, cache misses.
+  const ns_t f = cost_factor_permille();
+  d = d / 1000 * f + (d % 1000) * f / 1000;
   (void)frames;
   if (world_.now_ns() < slow_until_ns_) d *= slow_factor_;
   return d;
@@ -190,6 +204,21 @@ void bridge_model::loop(std::uint64_t incarnation) {
         scoring_ = true;
         env_->sleep_until_ns(env_->now_ns() + scoring_delay(frames.size(), records.size()));
         scoring_ = false;
+        const std::uint32_t poison = config_.poison_ppm;
+        if (std::any_of(records.begin(), records.end(), [poison](const txn_record& r) { return poisoned(r.t.txn_id, poison); })) {
+          // The model raised on this batch. The bridge has no answer for a
+          // failing model: the exception ends the process, and its
+          // supervisor (systemd, Kubernetes) starts a new one a little later.
+          ++stats_.model_errors;
+          ++stats_.poison_deaths;
+          world_.at(world_.now_ns(), [this] {
+            crash();
+            world_.at(world_.now_ns() + config_.supervisor_restart_ns, [this] {
+              if (!alive()) start();
+            });
+          });
+          for (;;) env_->sleep_until_ns(env_->now_ns() + 1'000'000'000);  // The crash unwinds this fiber.
+        }
         std::size_t at = 0;
         for (const auto& [epoch, n] : frames) {
           send_verdicts(push, verdict_writer, epoch, incarnation, std::span<const txn_record>(records).subspan(at, n));

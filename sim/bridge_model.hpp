@@ -46,7 +46,9 @@ struct bridge_model_config {
   int send_hwm = 1000;                    ///< PUSH SNDHWM.
   int reconnect_ivl_ms = 50;              ///< ZMQ_RECONNECT_IVL.
   ns_t score_batch_ns = 40'000;           ///< Scoring cost per batch (numpy call overhead).
-  ns_t score_record_ns = 400;             ///< Scoring cost per record.
+  ns_t score_record_ns = 400;             ///< Scoring cost per record (the shipped model; scenarios draw 200 ns-1 ms).
+  std::uint32_t poison_ppm = 0;           ///< Share of transactions the model fails on (by txn id), ppm.
+  ns_t supervisor_restart_ns = 100'000'000;  ///< A bridge that died on its own is restarted this much later.
   ns_t send_poll_ns = 1'000'000;          ///< Retry interval of a verdict send at the HWM.
 };
 
@@ -61,6 +63,8 @@ struct bridge_model_stats {
   std::uint64_t records_scored = 0;       ///< TXN records scored.
   std::uint64_t verdict_frames_sent = 0;  ///< VERDICT frames queued.
   std::uint64_t send_waits = 0;           ///< Verdict sends that had to wait for room.
+  std::uint64_t model_errors = 0;         ///< Batches on which the model failed (raised).
+  std::uint64_t poison_deaths = 0;        ///< Incarnations that died of a model failure.
 };
 
 class bridge_model {
@@ -93,6 +97,10 @@ class bridge_model {
   const bridge_model_stats& stats() const noexcept { return stats_; }
   /// Installs the observer of received batches.
   void observe(batch_observer o) { observer_ = std::move(o); }
+  /// Installs a callback run just before each death of an incarnation (a
+  /// crash fault or a death of its own), while the core still holds what
+  /// the dying incarnation owed: the load checks read the outstanding count.
+  void on_death(std::function<void()> f) { on_death_ = std::move(f); }
 
   /// The model's decoder path, used on every received frame: decodes `bytes`
   /// and returns the TXN records, or the reason the bridge would count the
@@ -109,6 +117,15 @@ class bridge_model {
   /// The verdict the model gives a record: a deterministic function of the
   /// transaction, so two runs of a seed score alike.
   static verdict_record score(const txn_record& r);
+
+  /// True when the model fails on this transaction (a poison record): a
+  /// deterministic function of the txn id and the share.
+  static bool poisoned(std::uint64_t txn_id, std::uint32_t poison_ppm) noexcept;
+
+  /// Multiplier of one batch's scoring cost: median about 1.05, p99 3x,
+  /// p99.9 10x (GC pauses, cache misses, a cold tree); mean
+  /// model_cost_factor_mean. Drawn from the bridge's stream.
+  ns_t cost_factor_permille();
 
  private:
   /// decode()'s path without allocating: appends the records of a TXN frame
@@ -133,6 +150,7 @@ class bridge_model {
   ns_t slow_until_ns_ = 0;
   bridge_model_stats stats_;
   batch_observer observer_;
+  std::function<void()> on_death_;
 };
 
 }  // namespace aegis::sim

@@ -49,6 +49,7 @@ std::string kind_of(int exit_code) {
     case exit_pass: return "pass";
     case exit_correctness: return "correctness";
     case exit_liveness: return "liveness";
+    case exit_load: return "load";
     default: return "crash";
   }
 }
@@ -242,7 +243,11 @@ class chaos_runner {
     }
     const nlohmann::json j = {{"exit_code", r.exit_code}, {"failure", r.failure},   {"trace_hash", r.trace_hash},
                               {"events", r.events},       {"offered", r.accepted + r.dropped},
-                              {"verdicts", r.verdicts},   {"wall_s", wall_s},       {"rare_states", rare}};
+                              {"verdicts", r.verdicts},   {"wall_s", wall_s},       {"rare_states", rare},
+                              {"resent", r.load.resent},  {"resent_allowed", r.load.resent_allowed},
+                              {"deaths", r.load.deaths},  {"recovered_after_ns", r.load.recovered_after_ns},
+                              {"recovery_bound_ns", r.load.recovery_bound_ns}, {"goodput_ratio", r.load.goodput_ratio},
+                              {"load_ratio", r.model_capacity_per_s > 0 ? static_cast<double>(r.rate_per_s) / static_cast<double>(r.model_capacity_per_s) : 0.0}};
     const std::string line = j.dump() + "\n";
     std::size_t done = 0;
     while (done < line.size()) {
@@ -323,6 +328,13 @@ class chaos_runner {
       o.verdicts = j.at("verdicts").get<std::uint64_t>();
       o.wall_s = j.at("wall_s").get<double>();
       o.rare_states = j.at("rare_states").get<std::vector<std::string>>();
+      o.resent = j.at("resent").get<std::uint64_t>();
+      o.resent_allowed = j.at("resent_allowed").get<std::uint64_t>();
+      o.deaths = j.at("deaths").get<std::uint64_t>();
+      o.recovered_after_ns = j.at("recovered_after_ns").get<std::int64_t>();
+      o.recovery_bound_ns = j.at("recovery_bound_ns").get<std::int64_t>();
+      o.goodput_ratio = j.at("goodput_ratio").get<double>();
+      o.load_ratio = j.at("load_ratio").get<double>();
     }
     if (o.kind != "crash") fs::remove(c.err_path);
     else crash_logs_[o.seed] = c.err_path;
@@ -478,6 +490,16 @@ class chaos_runner {
         j.at("seeds_per_minute_per_core").get<double>(), format_duration(length_ns_),
         j.at("simulated_events_per_second").get<double>());
     std::cout << fmt::format("chaos: modes {}  schedulers {}\n", j.at("modes").dump(), j.at("schedulers").dump());
+    const nlohmann::json& load = j.at("load");
+    std::cout << fmt::format(
+        "chaos: load: {} records resent (bound {}, worst seed {:.2f} of its bound) over {} bridge deaths; "
+        "recovery after the heal p50 {:.3f}s p99 {:.3f}s (worst {:.2f} of its bound, {} seeds checked); "
+        "{} seeds overloaded\n",
+        load.at("records_resent").get<std::uint64_t>(), load.at("records_resent_allowed").get<std::uint64_t>(),
+        load.at("worst_seed_amplification").get<double>(), load.at("bridge_deaths").get<std::uint64_t>(),
+        load.at("recovery_s_p50").get<double>(), load.at("recovery_s_p99").get<double>(),
+        load.at("worst_recovery_share_of_bound").get<double>(), load.at("seeds_recovery_checked").get<std::uint64_t>(),
+        load.at("seeds_overloaded").get<std::uint64_t>());
     std::cout << fmt::format("chaos: rare states covered {}/{}{}\n", cov.at("covered").get<std::size_t>(),
                              cov.at("total").get<std::size_t>(),
                              cov.at("missing").empty() ? "" : " (missing: " + fmt::format("{}", fmt::join(cov.at("missing").get<std::vector<std::string>>(), ", ")) + ")");

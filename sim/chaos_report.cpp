@@ -16,7 +16,7 @@ namespace aegis::sim {
 
 namespace {
 
-const char* const failure_kinds[] = {"correctness", "liveness", "crash", "hang"};
+const char* const failure_kinds[] = {"correctness", "liveness", "crash", "hang", "load"};
 
 nlohmann::json outcome_json(const seed_outcome& o) {
   return {{"seed", o.seed},
@@ -34,7 +34,14 @@ nlohmann::json outcome_json(const seed_outcome& o) {
           {"swarm", o.swarm},
           {"rare_states", o.rare_states},
           {"reproduce", o.reproduce},
-          {"run_line", o.run_line}};
+          {"run_line", o.run_line},
+          {"resent", o.resent},
+          {"resent_allowed", o.resent_allowed},
+          {"deaths", o.deaths},
+          {"recovered_after_ns", o.recovered_after_ns},
+          {"recovery_bound_ns", o.recovery_bound_ns},
+          {"goodput_ratio", o.goodput_ratio},
+          {"load_ratio", o.load_ratio}};
 }
 
 seed_outcome outcome_from(const nlohmann::json& j) {
@@ -55,6 +62,13 @@ seed_outcome outcome_from(const nlohmann::json& j) {
   o.rare_states = j.at("rare_states").get<std::vector<std::string>>();
   o.reproduce = j.at("reproduce").get<std::string>();
   o.run_line = j.value("run_line", "");
+  o.resent = j.value("resent", std::uint64_t{0});
+  o.resent_allowed = j.value("resent_allowed", std::uint64_t{0});
+  o.deaths = j.value("deaths", std::uint64_t{0});
+  o.recovered_after_ns = j.value("recovered_after_ns", std::int64_t{-1});
+  o.recovery_bound_ns = j.value("recovery_bound_ns", std::int64_t{-1});
+  o.goodput_ratio = j.value("goodput_ratio", -1.0);
+  o.load_ratio = j.value("load_ratio", 0.0);
   return o;
 }
 
@@ -108,6 +122,11 @@ nlohmann::json chaos_summary::to_json() const {
   for (const char* k : failure_kinds) by_kind[k] = 0;
   std::vector<std::uint64_t> seeds;
   seeds.reserve(outcomes.size());
+  // Liveness under load, over every seed: resends against their bounds,
+  // recovery time against its bound, goodput after recovery.
+  std::uint64_t resent = 0, resent_allowed = 0, deaths = 0, recovery_checked = 0, overloaded = 0;
+  double worst_amplification = 0, worst_recovery_share = 0, worst_goodput = -1;
+  std::vector<std::int64_t> recovered;
   for (const seed_outcome& o : outcomes) {
     seeds.push_back(o.seed);
     events += o.events;
@@ -120,7 +139,27 @@ nlohmann::json chaos_summary::to_json() const {
     for (const auto& k : o.swarm) ++kinds_enabled[k];
     for (const auto& r : o.rare_states) ++rare[r];
     if (o.kind != "pass") by_kind[o.kind] = by_kind.value(o.kind, 0) + 1;
+    resent += o.resent;
+    resent_allowed += o.resent_allowed;
+    deaths += o.deaths;
+    if (o.load_ratio > 1.0) ++overloaded;
+    if (o.resent_allowed > 0) {
+      worst_amplification = std::max(worst_amplification, static_cast<double>(o.resent) / static_cast<double>(o.resent_allowed));
+    }
+    if (o.recovery_bound_ns > 0) {
+      ++recovery_checked;
+      if (o.recovered_after_ns >= 0) {
+        recovered.push_back(o.recovered_after_ns);
+        worst_recovery_share = std::max(worst_recovery_share, static_cast<double>(o.recovered_after_ns) / static_cast<double>(o.recovery_bound_ns));
+      }
+    }
+    if (o.goodput_ratio >= 0) worst_goodput = worst_goodput < 0 ? o.goodput_ratio : std::min(worst_goodput, o.goodput_ratio);
   }
+  std::sort(recovered.begin(), recovered.end());
+  const auto recovered_pct = [&recovered](std::size_t pct) -> double {
+    if (recovered.empty()) return 0.0;
+    return static_cast<double>(recovered[std::min(recovered.size() - 1, recovered.size() * pct / 100)]) / 1e9;
+  };
   std::sort(seeds.begin(), seeds.end());
   nlohmann::json states = nlohmann::json::object();
   std::vector<std::string> missing;
@@ -159,6 +198,18 @@ nlohmann::json chaos_summary::to_json() const {
       {"time_compression", run_wall_s > 0 ? static_cast<double>(virtual_ns) / 1e9 / run_wall_s : 0.0},
       {"transactions_offered", offered},
       {"transactions_verdicted", verdicts},
+      {"load",
+       {{"records_resent", resent},
+        {"records_resent_allowed", resent_allowed},
+        {"amplification", resent_allowed > 0 ? static_cast<double>(resent) / static_cast<double>(resent_allowed) : 0.0},
+        {"worst_seed_amplification", worst_amplification},
+        {"bridge_deaths", deaths},
+        {"seeds_overloaded", overloaded},
+        {"seeds_recovery_checked", recovery_checked},
+        {"recovery_s_p50", recovered_pct(50)},
+        {"recovery_s_p99", recovered_pct(99)},
+        {"worst_recovery_share_of_bound", worst_recovery_share},
+        {"worst_goodput_after_recovery", worst_goodput}}},
       {"modes", modes},
       {"schedulers", schedulers},
       {"swarm_kinds_enabled", kinds_enabled},

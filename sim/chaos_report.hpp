@@ -40,6 +40,13 @@ struct seed_outcome {
   std::vector<std::string> rare_states;  ///< Rare states reached.
   std::string reproduce;            ///< `aegis-sim replay --schedule ...` that replays it with the same checks.
   std::string run_line;             ///< The same case as `aegis-sim run ...` (runner invariants only).
+  std::uint64_t resent = 0;         ///< Records the core resent.
+  std::uint64_t resent_allowed = 0; ///< The amplification bound for the seed.
+  std::uint64_t deaths = 0;         ///< Bridge incarnation deaths.
+  std::int64_t recovered_after_ns = -1;  ///< Heal to steady in-flight (-1: never or not reached).
+  std::int64_t recovery_bound_ns = -1;   ///< Derived recovery bound (-1: not checked).
+  double goodput_ratio = -1;        ///< Verdicts / offered after recovery (-1: not measured).
+  double load_ratio = 0;            ///< Offered rate / the model's capacity.
 };
 
 /// A failing seed after shrinking.

@@ -98,6 +98,10 @@ nlohmann::json to_json(const checked_result& r) {
   j["dropped"] = r.dropped;
   j["coverage"] = r.coverage;
   j["summary"] = r.summary;
+  j["load"] = {r.load.resent, r.load.resent_allowed, r.load.resent_in_steady, r.load.deaths, r.load.backlog_at_heal,
+               r.load.recovery_bound_ns, r.load.recovered_after_ns, r.load.goodput_ratio};
+  j["capacity"] = r.model_capacity_per_s;
+  j["rate"] = r.rate_per_s;
   return j;
 }
 
@@ -112,6 +116,11 @@ checked_result from_json(const nlohmann::json& j) {
   r.dropped = j.at("dropped").get<std::uint64_t>();
   r.coverage = j.at("coverage").get<std::vector<std::pair<std::string, std::uint64_t>>>();
   r.summary = j.at("summary").get<std::string>();
+  const nlohmann::json& l = j.at("load");
+  r.load = {l[0].get<std::uint64_t>(), l[1].get<std::uint64_t>(), l[2].get<std::uint64_t>(), l[3].get<std::uint64_t>(),
+            l[4].get<std::uint64_t>(), l[5].get<ns_t>(), l[6].get<ns_t>(), l[7].get<double>()};
+  r.model_capacity_per_s = j.at("capacity").get<std::uint64_t>();
+  r.rate_per_s = j.at("rate").get<std::uint64_t>();
   return r;
 }
 
@@ -193,6 +202,9 @@ checked_result run_checked(const scenario& s, const std::string& trace_path) {
   out.dropped = o.dropped_n;
   out.coverage = r.coverage;
   out.summary = r.summary();
+  out.load = r.load;
+  out.model_capacity_per_s = static_cast<std::uint64_t>(s.model_capacity_per_s());
+  out.rate_per_s = *s.rate_per_s;
   return out;
 }
 

@@ -41,6 +41,9 @@ struct checked_result {
   std::uint64_t dropped = 0;    ///< Drops reported by offload().
   std::vector<std::pair<std::string, std::uint64_t>> coverage;  ///< Rare states reached.
   std::string summary;          ///< run_report::summary() (or the assertion text).
+  load_figures load;            ///< Liveness-under-load figures.
+  std::uint64_t model_capacity_per_s = 0;  ///< The model's nominal capacity.
+  std::uint64_t rate_per_s = 0;            ///< Offered rate.
 };
 
 /// Runs `s` (derived) in this process with every property of its mode checked.

@@ -68,6 +68,9 @@ struct run_args {
   std::uint64_t max_steps = 0;
   std::string self_test_assert_at;
   std::string mutant;
+  std::string model_cost, batch_cost;
+  std::uint32_t poison_ppm = 0;
+  bool poison_given = false;
 };
 
 // For the workload options whose 0 would mean "take it from the seed": an
@@ -105,6 +108,10 @@ void add_run_options(CLI::App* cmd, run_args& a) {
   cmd->add_option("--self-test-assert-at", a.self_test_assert_at, "test of the crash path: assert at this virtual time")
       ->group("");
   cmd->add_option("--mutant", a.mutant, "switch on a deliberately broken variant (faults/aegis/mutant.hpp)");
+  cmd->add_option("--model-cost", a.model_cost, "bridge model's scoring cost per record, e.g. 100us (default: from the seed)");
+  cmd->add_option("--batch-cost", a.batch_cost, "bridge model's scoring cost per batch, e.g. 40us (default: from the seed)");
+  cmd->add_option("--poison-ppm", a.poison_ppm, "share of transactions the model fails on, ppm (default 0)")
+      ->each([&a](const std::string&) { a.poison_given = true; });
 }
 
 aegis::ns_t duration_or_die(const std::string& flag, const std::string& v) {
@@ -133,6 +140,9 @@ scenario scenario_from(const run_args& a) {
   s.converge_ns = duration_or_die("--converge", a.converge);
   s.fault_spec = a.faults;
   s.mutant = a.mutant;
+  if (!a.model_cost.empty()) s.model_record_ns = duration_or_die("--model-cost", a.model_cost);
+  if (!a.batch_cost.empty()) s.model_batch_ns = duration_or_die("--batch-cost", a.batch_cost);
+  if (a.poison_given) s.poison_ppm = a.poison_ppm;
   if (const std::string bad = invalid_parameter(s); !bad.empty()) throw CLI::ValidationError(bad);
   try {
     return derive(std::move(s));
@@ -203,6 +213,8 @@ int cmd_bench(const bench_args& b) {
     a.retransmit = "200ms";
     a.ttl = std::string(mode) == "drop" ? "2s" : "0s";
     a.faults = "none";
+    a.model_cost = "400ns";  // The shipped model's speed: the figure is the simulator's own cost.
+    a.batch_cost = "40us";
     const scenario s = scenario_from(a);
     set_reproduce(s.reproduce_command());
     // Wall time is read here, outside the simulated run, only to measure it.

@@ -35,11 +35,13 @@ class run_state {
         net_(world_, make_network_options(s.seed)),
         core_(world_.add_process("core")),
         core_env_(world_, net_, core_),
-        bridge_(world_, net_, bridge_model_config{offload_endpoint, verdict_endpoint}) {
+        bridge_(world_, net_, make_bridge_config(s)),
+        load_(make_load_params(s)) {
     heal_at_ = *s_.plan.heal_at_ns;
     workload_end_ = s_.sim_duration_ns;
     converge_deadline_ = workload_end_ + s_.converge_ns;
     if (o_.on_batch) bridge_.observe(o_.on_batch);
+    bridge_.on_death([this] { load_.death(off_ != nullptr ? off_->counters().outstanding : 0); });
     world_.set_mutant(s_.mutant);
     // Room for the expected transactions up front (bursts and the exponential
     // tail included), so the per-txn tables do not reallocate and fault fresh
@@ -71,6 +73,8 @@ class run_state {
     rep.workload = counts_;
     rep.bridge = bridge_.stats();
     rep.network = net_.counters();
+    rep.load = load_.figures();
+    rep.load_steady_level = load_.steady_level();
     rep.fault_sites = world_.fault_stats();
     rep.coverage = world_.coverage();
     rep.pct_guarantee = world_.pct_guarantee();
@@ -80,6 +84,9 @@ class run_state {
         if (!liveness_failure_.empty()) {
           rep.exit_code = exit_liveness;
           rep.failure = liveness_failure_;
+        } else if (!load_failure_.empty()) {
+          rep.exit_code = exit_load;
+          rep.failure = "liveness under load: " + load_failure_;
         }
         break;
       case run_outcome::failed:
@@ -116,6 +123,35 @@ class run_state {
     return w;
   }
 
+  // How long a healed fault may still cause resends: the core's longest
+  // backed-off retransmit timer, two bridge heartbeats and a reconnect.
+  static ns_t settle_ns(const scenario& s) {
+    return std::max<ns_t>(2'000'000'000, 4 * *s.retransmit_ns) + 2 * 200'000'000 + 100'000'000;
+  }
+
+  static bridge_model_config make_bridge_config(const scenario& s) {
+    bridge_model_config b{offload_endpoint, verdict_endpoint};
+    b.score_record_ns = *s.model_record_ns;
+    b.score_batch_ns = *s.model_batch_ns;
+    b.poison_ppm = *s.poison_ppm;
+    return b;
+  }
+
+  static load_check_params make_load_params(const scenario& s) {
+    load_check_params p;
+    p.mode = *s.mode;
+    p.capacity_per_s = s.model_capacity_per_s();
+    p.offered_per_s = static_cast<double>(*s.rate_per_s);
+    p.heal_ns = std::min(*s.plan.heal_at_ns, s.sim_duration_ns);
+    p.workload_end_ns = s.sim_duration_ns;
+    p.settle_ns = settle_ns(s);
+    p.batch_service_ns = *s.model_batch_ns + static_cast<ns_t>(*s.batch_max) * *s.model_record_ns;
+    p.ttl_ns = *s.ttl_ns;
+    p.batch_max = *s.batch_max;
+    p.sites_active = !s.plan.sites.empty();
+    return p;
+  }
+
   static network_options make_network_options(std::uint64_t seed) {
     prng r = prng::derive(seed, "network.options");
     network_options n;
@@ -139,6 +175,7 @@ class run_state {
       switch (e.kind) {
         case fault_kind::crash:
           world_.at(e.at_ns, [this, e] {
+            load_.fault(world_.now_ns(), world_.now_ns() + e.duration_ns, 0, false);
             if (off_ != nullptr && off_->ring().counters().unreleased == off_->ring().capacity()) {
               world_.reached("bridge_crashed_while_ring_full");
             }
@@ -150,6 +187,7 @@ class run_state {
           break;
         case fault_kind::stall:
           world_.at(e.at_ns, [this, end] {
+            load_.fault(world_.now_ns(), end, outstanding(), true);
             bridge_.stall(end);
             // Coverage: does the core's retransmit timeout fire while the bridge is frozen?
             stall_end_ = end;
@@ -157,18 +195,25 @@ class run_state {
           });
           break;
         case fault_kind::slow:
-          world_.at(e.at_ns, [this, end, e] { bridge_.slow(static_cast<std::uint32_t>(e.arg), end); });
+          world_.at(e.at_ns, [this, end, e] {
+            load_.fault(world_.now_ns(), end, outstanding(), true);
+            bridge_.slow(static_cast<std::uint32_t>(e.arg), end);
+          });
           break;
         case fault_kind::clog_offload:
         case fault_kind::clog_verdict:
           world_.at(e.at_ns, [this, end, e] {
+            load_.fault(world_.now_ns(), end, outstanding(), true);
             const char* ep = e.kind == fault_kind::clog_offload ? offload_endpoint : verdict_endpoint;
             net_.clog(ep, e.arg, end);
             world_.record(event_kind::fault, 0, e.arg, e.kind == fault_kind::clog_offload ? "clog.offload" : "clog.verdict");
           });
           break;
         case fault_kind::clock:
-          world_.at(e.at_ns, [this, end] { world_.stall_clock(core_, end); });
+          world_.at(e.at_ns, [this, end] {
+            load_.fault(world_.now_ns(), end, outstanding(), true);
+            world_.stall_clock(core_, end);
+          });
           break;
       }
     }
@@ -226,6 +271,7 @@ class run_state {
     }
     final_counters_ = off->counters();
     if (liveness_failure_.empty()) final_checks(final_counters_);
+    if (liveness_failure_.empty() && !world_.failed()) load_failure_ = load_.finish(world_.now_ns());
     if (!liveness_failure_.empty()) {
       world_.record(event_kind::failure, 0, 0, "liveness");
       // Leave the offloader and producers where they are: the run is over.
@@ -343,10 +389,13 @@ class run_state {
       check_core();
       if (world_.failed()) return;
     }
+    if (off_ != nullptr) load_.sample(world_.now_ns(), off_->counters(), next_txn_id_);
     if (o_.extra_invariant) {
       if (std::string why = o_.extra_invariant(); !why.empty()) world_.fail(std::move(why));
     }
   }
+
+  std::uint64_t outstanding() const { return off_ != nullptr ? off_->counters().outstanding : 0; }
 
   void check_core() {
     const offloader_counters c = off_->counters();  // Scheduler context: loads are not yield points.
@@ -408,12 +457,14 @@ class run_state {
   process_id core_;
   sim_env core_env_;
   bridge_model bridge_;
+  load_checks load_;
   ns_t heal_at_ = 0;
   ns_t workload_end_ = 0;
   ns_t converge_deadline_ = 0;
   sim_offloader* off_ = nullptr;
   bool main_done_ = false;
   std::string liveness_failure_;
+  std::string load_failure_;
   std::uint32_t producers_running_ = 0;
   ns_t stall_end_ = 0;               // Coverage of retransmits during a bridge stall.
   std::uint64_t stall_rounds_ = 0;
@@ -453,6 +504,13 @@ std::string run_report::summary() const {
   out += fmt::format("bridge: starts={} crashes={} records_scored={} verdict_frames={} hellos={} send_waits={}\n",
                      bridge.starts, bridge.crashes, bridge.records_scored, bridge.verdict_frames_sent,
                      bridge.hellos_sent, bridge.send_waits);
+  out += fmt::format(
+      "load: resent={} resent_allowed={} resent_in_steady={} deaths={} backlog_at_heal={} steady_in_flight={} "
+      "recovered_after={} recovery_bound={} goodput_after_recovery={}\n",
+      load.resent, load.resent_allowed, load.resent_in_steady, load.deaths, load.backlog_at_heal, load_steady_level,
+      load.recovered_after_ns < 0 ? std::string("-") : format_duration(load.recovered_after_ns),
+      load.recovery_bound_ns < 0 ? std::string("-") : format_duration(load.recovery_bound_ns),
+      load.goodput_ratio < 0 ? std::string("-") : fmt::format("{:.3f}", load.goodput_ratio));
   out += fmt::format("network: sent={} received={} would_block={} lost={} connections={}\n", network.sent,
                      network.received, network.would_block, network.lost, network.connections);
   std::string sites;

@@ -17,6 +17,7 @@
 
 #include "aegis/offloader.hpp"
 #include "sim/bridge_model.hpp"
+#include "sim/load_checks.hpp"
 #include "sim/network.hpp"
 #include "sim/scenario.hpp"
 #include "sim/world.hpp"
@@ -29,6 +30,7 @@ enum exit_code : int {
   exit_correctness = 1,  ///< An invariant or property broke (or determinism did).
   exit_liveness = 2,     ///< Deadlock, livelock, or no convergence after healing.
   exit_crash = 3,        ///< An assertion fired (printed by the SIGABRT handler).
+  exit_load = 4,         ///< Liveness under load: resend amplification, resends in steady state, no recovery or goodput.
 };
 
 /// How to run (not part of the scenario: does not change the trace hash).
@@ -73,6 +75,8 @@ struct run_report {
   workload_counts workload;                ///< The workload's own accounting.
   bridge_model_stats bridge;               ///< Bridge model counters.
   network_counters network;                ///< Transport counters.
+  load_figures load;                       ///< Liveness-under-load figures.
+  std::uint64_t load_steady_level = 0;     ///< In-flight counted as steady.
   std::vector<std::pair<std::string, fault_site_stats>> fault_sites;  ///< Per-site activation and firings.
   std::vector<std::pair<std::string, std::uint64_t>> coverage;  ///< Rare states reached (faults/aegis/coverage.hpp).
   std::string pct_guarantee;               ///< PCT's bound for this run.

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include "aegis/fault.hpp"
@@ -180,6 +181,13 @@ std::string invalid_parameter(const scenario& s) {
     return fmt::format("batch_max (--batch-max) must be in 1..{}", max_records);
   }
   if (s.converge_ns <= 0) return "converge (--converge) must be positive";
+  if (s.model_record_ns && (*s.model_record_ns < 1 || *s.model_record_ns > 100'000'000)) {
+    return "model_cost (--model-cost) must be in 1ns..100ms";
+  }
+  if (s.model_batch_ns && (*s.model_batch_ns < 0 || *s.model_batch_ns > 100'000'000)) {
+    return "batch_cost (--batch-cost) must be in 0s..100ms";
+  }
+  if (s.poison_ppm && *s.poison_ppm > 1'000'000) return "poison_ppm (--poison-ppm) must be at most 1000000";
   const auto is_named = [&](const mutant_info& m) { return m.name == s.mutant; };
   if (!s.mutant.empty() && std::none_of(mutants.begin(), mutants.end(), is_named)) {
     std::string names;
@@ -201,13 +209,28 @@ scenario derive(scenario s) {
   const ns_t retransmit = r.range(50, 400) * 1'000'000;
   const std::size_t batch = static_cast<std::size_t>(r.range(1, 256));
   const ns_t ttl = r.range(500, 3000) * 1'000'000;
+  // The world's service time, drawn after every older parameter so that
+  // those keep their values: a per-record cost log-uniform from 200 ns (a
+  // linear model) to 1 ms (a large boosted-tree or neural model), a
+  // per-batch cost of 20-200 us, and the offered load as a share of the
+  // model's capacity (10-80 %; the swarm adds overload).
+  const double ln_lo = 5.298317366548036, ln_hi = 13.815510557964274;  // ln(200), ln(1e6)
+  const auto record_ns = static_cast<ns_t>(std::exp(ln_lo + (ln_hi - ln_lo) * static_cast<double>(r.below(1'000'000)) / 1e6));
+  const ns_t batch_ns = r.range(20, 200) * 1'000;
+  const auto load_pct = r.range(10, 80);
+  if (!s.model_record_ns) s.model_record_ns = record_ns;
+  if (!s.model_batch_ns) s.model_batch_ns = batch_ns;
+  if (!s.poison_ppm) s.poison_ppm = 0;
   if (!s.mode) s.mode = mode;
   if (!s.producers) s.producers = producers;
   if (!s.ring_capacity) s.ring_capacity = capacity;
-  if (!s.rate_per_s) s.rate_per_s = rate;
+  if (!s.batch_max) s.batch_max = batch;
+  if (!s.rate_per_s) {
+    const auto at_load = static_cast<std::uint64_t>(s.model_capacity_per_s() * static_cast<double>(load_pct) / 100.0);
+    s.rate_per_s = std::max<std::uint64_t>(50, std::min(rate, at_load));
+  }
   if (!s.burst_factor) s.burst_factor = burst;
   if (!s.retransmit_ns) s.retransmit_ns = retransmit;
-  if (!s.batch_max) s.batch_max = batch;
   // Block mode promises no loss: no TTL. Drop mode exercises expiry.
   if (!s.ttl_ns) s.ttl_ns = *s.mode == admission::block ? 0 : ttl;
   if (s.fault_spec == "default") {
@@ -224,6 +247,14 @@ scenario derive(scenario s) {
   return s;
 }
 
+double scenario::model_capacity_per_s() const {
+  AEGIS_ASSERT(model_record_ns && model_batch_ns && batch_max, "capacity of a derived scenario");
+  const double records_per_batch = static_cast<double>(std::min<std::size_t>(64 * *batch_max, 8192));
+  const double ns_per_record = static_cast<double>(*model_record_ns) * model_cost_factor_mean +
+                               static_cast<double>(*model_batch_ns) / records_per_batch;
+  return 1e9 / ns_per_record;
+}
+
 std::string scenario::reproduce_command() const {
   std::string cmd = fmt::format(
       "aegis-sim run --seed {} --mode {} --sim-duration {} --producers {} --ring-capacity {} --rate {} --burst {} "
@@ -232,8 +263,11 @@ std::string scenario::reproduce_command() const {
       *rate_per_s, *burst_factor, sim::to_string(strategy));
   if (strategy == schedule_strategy::pct) cmd += fmt::format(" --pct-depth {}", pct_depth);
   if (preempt_ppm) cmd += fmt::format(" --preempt-ppm {}", *preempt_ppm);
-  cmd += fmt::format(" --ttl {} --retransmit {} --batch-max {} --converge {} --faults '{}'", format_duration(*ttl_ns),
-                     format_duration(*retransmit_ns), *batch_max, format_duration(converge_ns), plan.to_string());
+  cmd += fmt::format(" --ttl {} --retransmit {} --batch-max {} --converge {} --model-cost {} --batch-cost {}",
+                     format_duration(*ttl_ns), format_duration(*retransmit_ns), *batch_max, format_duration(converge_ns),
+                     format_duration(*model_record_ns), format_duration(*model_batch_ns));
+  if (*poison_ppm != 0) cmd += fmt::format(" --poison-ppm {}", *poison_ppm);
+  cmd += fmt::format(" --faults '{}'", plan.to_string());
   if (!mutant.empty()) cmd += " --mutant " + mutant;
   return cmd;
 }
@@ -241,10 +275,12 @@ std::string scenario::reproduce_command() const {
 std::string scenario::describe() const {
   return fmt::format(
       "mode={}\nsim_duration={}\nproducers={}\nring_capacity={}\nrate_per_s={}\nburst_factor={}\nscheduler={}\n"
-      "pct_depth={}\nttl={}\nretransmit_timeout={}\nbatch_max={}\nconverge_within={}\nheal_at={}\nfaults={}\n",
+      "pct_depth={}\nttl={}\nretransmit_timeout={}\nbatch_max={}\nconverge_within={}\nheal_at={}\nmodel_cost={}\n"
+      "batch_cost={}\npoison_ppm={}\nmodel_capacity_per_s={:.0f}\nfaults={}\n",
       *mode == admission::block ? "block" : "drop", format_duration(sim_duration_ns), *producers, *ring_capacity,
       *rate_per_s, *burst_factor, sim::to_string(strategy), pct_depth, format_duration(*ttl_ns),
       format_duration(*retransmit_ns), *batch_max, format_duration(converge_ns), format_duration(*plan.heal_at_ns),
+      format_duration(*model_record_ns), format_duration(*model_batch_ns), *poison_ppm, model_capacity_per_s(),
       plan.to_string()) + (mutant.empty() ? "" : fmt::format("mutant={}\n", mutant));
 }
 

@@ -86,10 +86,18 @@ struct scenario {
   std::optional<ns_t> retransmit_ns;          ///< Offloader retransmit timeout.
   std::optional<std::size_t> batch_max;       ///< Offloader batch size.
   ns_t converge_ns = 10'000'000'000;          ///< After the workload: all accepted terminal within this.
+  std::optional<ns_t> model_record_ns;        ///< Bridge model: scoring cost per record (the world's service time).
+  std::optional<ns_t> model_batch_ns;         ///< Bridge model: scoring cost per batch (call overhead).
+  std::optional<std::uint32_t> poison_ppm;    ///< Share of transactions the model fails on, in ppm (0 = none).
   std::string mutant;                         ///< Mutant switched on (faults/aegis/mutant.hpp); empty = none.
 
   /// The fault plan resolved from fault_spec (after derive()).
   fault_plan plan;
+
+  /// The bridge model's nominal capacity in records per second: full
+  /// batches (as many records as the core may have outstanding, at most
+  /// 64 frames of batch_max), at the mean of the heavy-tailed cost.
+  double model_capacity_per_s() const;
 
   /// `aegis-sim run ...` with every parameter, so the run replays exactly.
   std::string reproduce_command() const;
@@ -106,6 +114,9 @@ std::string invalid_parameter(const scenario& s);
 /// Fills every unset parameter from the seed and resolves the fault plan.
 /// Throws std::invalid_argument for an unparsable fault spec.
 scenario derive(scenario s);
+
+/// Mean of the model's heavy-tailed cost multiplier (bridge_model::cost_factor).
+inline constexpr double model_cost_factor_mean = 1.08;
 
 /// The fault plan `default` gives for a seed and duration.
 fault_plan default_fault_plan(std::uint64_t seed, ns_t duration_ns);

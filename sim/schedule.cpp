@@ -55,6 +55,9 @@ std::string schedule_json(const scenario& s) {
   j["retransmit"] = format_duration(*s.retransmit_ns);
   j["batch_max"] = *s.batch_max;
   j["converge"] = format_duration(s.converge_ns);
+  j["model_cost"] = format_duration(*s.model_record_ns);
+  j["batch_cost"] = format_duration(*s.model_batch_ns);
+  if (*s.poison_ppm != 0) j["poison_ppm"] = *s.poison_ppm;
   j["faults"] = s.plan.to_string();
   if (!s.mutant.empty()) j["mutant"] = s.mutant;
   return j.dump();
@@ -74,7 +77,8 @@ scenario parse_schedule(std::string_view json_text) {
   static constexpr std::string_view known[] = {"seed",      "mode",        "sim_duration", "producers", "ring_capacity",
                                                "rate",      "burst",       "scheduler",    "pct_depth", "preempt_ppm",
                                                "ttl",       "retransmit",  "batch_max",    "converge",  "faults",
-                                               "mutant",    "note",        "expect"};
+                                               "mutant",    "note",        "expect",       "model_cost", "batch_cost",
+                                               "poison_ppm"};
   for (const auto& [key, value] : j.items()) {
     if (std::find(std::begin(known), std::end(known), key) == std::end(known)) {
       throw std::invalid_argument(fmt::format("schedule: unknown field '{}'", key));
@@ -111,6 +115,9 @@ scenario parse_schedule(std::string_view json_text) {
     if (j.contains("retransmit")) s.retransmit_ns = duration_field(j, "retransmit");
     if (j.contains("batch_max")) s.batch_max = uint_field<std::size_t>(j["batch_max"], "batch_max");
     if (j.contains("converge")) s.converge_ns = duration_field(j, "converge");
+    if (j.contains("model_cost")) s.model_record_ns = duration_field(j, "model_cost");
+    if (j.contains("batch_cost")) s.model_batch_ns = duration_field(j, "batch_cost");
+    if (j.contains("poison_ppm")) s.poison_ppm = uint_field<std::uint32_t>(j["poison_ppm"], "poison_ppm");
     if (j.contains("faults")) s.fault_spec = j["faults"].get<std::string>();
     if (j.contains("mutant")) s.mutant = j["mutant"].get<std::string>();
   } catch (const json::exception& e) {

@@ -23,7 +23,13 @@ const char* const timed_kinds[] = {"crash", "crash.burst", "stall.short", "stall
 // 0.5-3 s, i.e. as short as the stalls, clogs and restarts above, so that
 // entries expire while their verdicts are on the way. With derive()'s TTLs
 // only about one seed in 1500 reached that race.
-const char* const workload_kinds[] = {"ttl.short"};
+// The load kinds come last for the same reason. They matter at a real
+// model's cost (scenarios draw 200 ns to 1 ms per record):
+// "slow.long": the model slows 2-10x for seconds (the run grows to hold it);
+// "overload": offered 1.2-3x the model's capacity, so block mode must hold
+//   back-pressure and drop mode shed load, without a resend storm;
+// "poison": 0.01-2 % of transactions make the model fail.
+const char* const workload_kinds[] = {"ttl.short", "slow.long", "overload", "poison"};
 
 std::vector<std::string> make_kinds() {
   std::vector<std::string> k(std::begin(timed_kinds), std::end(timed_kinds));
@@ -95,8 +101,13 @@ fault_plan swarm_fault_plan(const scenario& d) {
       const bool heavy = name == "pump.slow" || name == "clock.stall";
       const auto rate = static_cast<std::uint32_t>(heavy ? r.range(20, 500) : r.range(100, 50'000));
       p.sites.push_back({name, 1'000'000, rate});  // The swarm already chose it: active for sure.
+    } else if (k == "slow.long") {
+      // Seconds long, ending before the heal (chaos_scenario makes the run long enough).
+      const ns_t len = ms_in(1000, 3000);
+      const ns_t start = std::max<ns_t>(heal / 20, heal - len - ms_in(0, 500)) / ms * ms;
+      p.events.push_back({fault_kind::slow, start, std::min(len, heal - start), r.range(2, 10)});
     }
-    // Workload kinds ("ttl.short") add no fault: chaos_scenario applies them.
+    // The other workload kinds add no fault: chaos_scenario applies them.
   }
   p.heal_at_ns = heal;
   std::stable_sort(p.events.begin(), p.events.end(), [](const fault_event& a, const fault_event& b) { return a.at_ns < b.at_ns; });
@@ -113,9 +124,24 @@ scenario chaos_scenario(std::uint64_t seed, ns_t sim_duration_ns) {
   if (r.chance(1, 4)) s.strategy = schedule_strategy::pct;
   s.pct_depth = static_cast<std::uint32_t>(r.range(2, 4));
   s.fault_spec = "none";
-  scenario d = derive(std::move(s));
   const std::vector<std::string> kinds = swarm_mix_for(seed).kinds;
-  if (*d.mode == admission::drop && std::find(kinds.begin(), kinds.end(), "ttl.short") != kinds.end()) {
+  const auto has = [&kinds](std::string_view k) { return std::find(kinds.begin(), kinds.end(), k) != kinds.end(); };
+  // A slowdown of seconds needs a run of seconds: 4 s, heal at 3 s.
+  if (has("slow.long")) s.sim_duration_ns = std::max<ns_t>(s.sim_duration_ns, 4'000'000'000);
+  prng load = prng::derive(seed, "chaos.load");
+  const auto overload_pct = load.range(120, 300);
+  const auto poison_ppm = static_cast<std::uint32_t>(load.range(100, 20'000));
+  if (has("poison")) s.poison_ppm = poison_ppm;
+  scenario d = derive(std::move(s));
+  if (has("overload")) {
+    d.rate_per_s = std::max<std::uint64_t>(
+        50, std::min<std::uint64_t>(100'000, static_cast<std::uint64_t>(d.model_capacity_per_s() * static_cast<double>(overload_pct) / 100.0)));
+  }
+  // Converge bound: a healthy system drains a full ring at the model's
+  // capacity, restarts and settles within this.
+  const double drain_s = static_cast<double>(*d.ring_capacity) / d.model_capacity_per_s();
+  d.converge_ns = std::max<ns_t>(d.converge_ns, static_cast<ns_t>(2.0 * drain_s * 1e9) + 3'000'000'000);
+  if (*d.mode == admission::drop && has("ttl.short")) {
     d.ttl_ns = prng::derive(seed, "chaos.ttl").range(5, 300) * 1'000'000;
   }
   d.plan = swarm_fault_plan(d);

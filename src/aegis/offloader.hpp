@@ -158,6 +158,7 @@ struct offloader_counters {
   std::uint64_t recv_failures = 0;       ///< Receives that failed (not would-block).
   std::uint64_t alloc_failures = 0;      ///< Pump buffer growths that failed (retried later).
   std::uint64_t ring_depth = 0;          ///< Entries occupying the ring (admitted, not released).
+  std::uint64_t outstanding = 0;         ///< Records sent at least once and not yet known terminal (the span a resend covers at most).
   std::array<std::uint64_t, reject_reason_count> rejected_frames{};  ///< By reject_reason.
 
   /// Sum of the three drop reasons.
@@ -238,6 +239,7 @@ class offloader {
         send_stalls_(env, 0),
         recv_failures_(env, 0),
         alloc_failures_(env, 0),
+        outstanding_(env, 0),
         rejected_(make_atomics(env, std::make_index_sequence<reject_reason_count>{})) {
     AEGIS_ASSERT(static_cast<bool>(on_fate_), "a fate callback is required: every accepted txn reports its fate");
     offload_sock_.bind(cfg_.offload_endpoint);
@@ -347,6 +349,7 @@ class offloader {
     c.send_stalls = send_stalls_.load(std::memory_order_relaxed);
     c.recv_failures = recv_failures_.load(std::memory_order_relaxed);
     c.alloc_failures = alloc_failures_.load(std::memory_order_relaxed);
+    c.outstanding = outstanding_.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < reject_reason_count; ++i) c.rejected_frames[i] = rejected_[i].load(std::memory_order_relaxed);
     return c;
   }
@@ -416,6 +419,7 @@ class offloader {
       busy |= send_some(now);
       if (terminal_count_ != terminal_before) notify_progress();
       check_invariants();
+      publish_outstanding();
       if (busy) {
         idle_naps_ = 0;
         continue;
@@ -773,6 +777,16 @@ class offloader {
     sleeping_.store(0, std::memory_order_relaxed);
   }
 
+  // The outstanding gauge, stored only when it changed (a store is a
+  // scheduling point in the simulator).
+  void publish_outstanding() noexcept {
+    const std::uint64_t n = sent_high_ > first_live_ ? sent_high_ - first_live_ : 0;
+    if (n != outstanding_seen_) {
+      outstanding_seen_ = n;
+      outstanding_.store(n, std::memory_order_relaxed);
+    }
+  }
+
   void check_invariants() const noexcept {
     AEGIS_ASSERT(release_pos_ <= first_live_ && first_live_ <= read_pos_, "release <= first live <= read");
     AEGIS_ASSERT(release_pos_ <= send_pos_ && send_pos_ <= read_pos_, "the send cursor stays among held entries");
@@ -801,7 +815,7 @@ class offloader {
   // Counters: written by the pump only, read by anyone.
   u64_atomic verdicts_, expired_, late_verdicts_, duplicate_verdicts_, unknown_seq_, stale_incarnation_,
       retransmits_, retransmit_rounds_, bridge_incarnations_, hellos_, frames_sent_, frames_received_,
-      send_stalls_, recv_failures_, alloc_failures_;
+      send_stalls_, recv_failures_, alloc_failures_, outstanding_;
   std::array<u64_atomic, reject_reason_count> rejected_;
 
   // Pump-private state. Positions: release_pos_ <= first_live_ <= read_pos_,
@@ -812,6 +826,7 @@ class offloader {
   std::uint64_t send_pos_ = 0;     // Next entry to (re)send.
   std::uint64_t sent_high_ = 0;    // Entries below were sent at least once.
   std::uint64_t terminal_count_ = 0;
+  std::uint64_t outstanding_seen_ = 0;
   std::uint64_t incarnation_ = 0;  // Current bridge incarnation (0 = none yet).
   std::array<std::uint64_t, remembered_incarnations> incarnations_{};
   std::size_t incarnations_seen_ = 0;
