@@ -5,8 +5,12 @@ xxhash, from docs/PROTOCOL.md); the C++ core and the simulator run the same
 files. For each valid vector the decoder must return every header field and
 record field, and the encoder must reproduce the exact bytes from those
 fields. For each rejected vector the decoder must name exactly the expected
-reason. A last test proves the committed files are what the generator writes
-now, so nobody edits a vector by hand.
+reason. The VERDICT frames of verdict_checks.json decode, and each says
+whether the core applies its one record or rejects it (bad_score,
+bad_decision, bad_reserved): aegis_bridge.protocol.verdict_record_problems,
+which the bridge's tests and fake core use as the core's rule, must agree.
+A last test proves the committed files are what the generator writes now,
+so nobody edits a vector by hand.
 """
 
 import json
@@ -40,6 +44,7 @@ def test_there_are_vectors_for_every_reason_and_type():
     expects = [v.values[0]["expect"] for v in VECTORS]
     assert {e["reason"] for e in expects if not e["valid"]} == set(p.REJECT_REASONS)
     assert {e["type"] for e in expects if e["valid"]} == set(TYPES)
+    assert {e.get("record_reject") for e in expects if e["valid"]} == {None, *p.VERDICT_RECORD_REJECTS}
 
 
 def records_from_json(type_, rows):
@@ -51,11 +56,16 @@ def records_from_json(type_, rows):
             else:
                 arr[name] = [r[name] for r in rows]
         return arr
+    if type_ == p.TYPE_HELLO:
+        arr = np.zeros(len(rows), dtype=p.HELLO_DTYPE)
+        for name in p.HELLO_DTYPE.names:
+            arr[name] = [r[name] for r in rows]
+        return arr
     arr = np.zeros(len(rows), dtype=p.VERDICT_DTYPE)
-    for name in ("seq", "txn_id", "decision"):
+    for name in ("seq", "txn_id", "decision", "flags", "reserved"):
         arr[name] = [r[name] for r in rows]
-    arr["score"] = np.array([struct.unpack("<f", struct.pack("<I", int(r["score_bits"], 16)))[0] for r in rows],
-                            dtype=np.float32)
+    # The exact bits: NaN payloads survive, and JSON has no NaN (score is null there).
+    arr["score"].view("<u4")[:] = [int(r["score_bits"], 16) for r in rows]
     return arr
 
 
@@ -70,17 +80,21 @@ def test_vector(vector):
         return
     f = p.decode_frame(raw)
     type_ = TYPES[expect["type"]]
+    at_16 = expect["serial"] if type_ == p.TYPE_TXN else expect["incarnation"]
     assert (f.type, f.count, f.epoch, f.incarnation, f.checksum) == \
-        (type_, expect["count"], expect["epoch"], expect["incarnation"], expect["checksum"])
-    if type_ == p.TYPE_HELLO:
-        assert f.records is None and expect["records"] == []
-        assert p.encode_frame(type_, f.epoch, f.incarnation) == raw
-        return
+        (type_, expect["count"], expect["epoch"], at_16, expect["checksum"])
+    if type_ == p.TYPE_TXN:
+        assert f.serial == expect["serial"]
     want = records_from_json(type_, expect["records"])
     assert f.records.tobytes() == want.tobytes()
     if type_ == p.TYPE_VERDICT:
         bits = [f"0x{b:08x}" for b in f.records["score"].view("<u4")]
         assert bits == [r["score_bits"] for r in expect["records"]]
+        problems = [None if c < 0 else p.VERDICT_RECORD_REJECTS[c] for c in p.verdict_record_problems(f.records)]
+        if "record_reject" in expect:
+            assert problems == [expect["record_reject"]], vector["note"]
+        else:
+            assert problems == [None] * f.count, "valid.json's verdicts are all applied"
     assert p.encode_frame(type_, f.epoch, f.incarnation, want) == raw, "the encoder reproduces the vector's bytes"
 
 

@@ -1,11 +1,13 @@
-"""Aegis offload protocol v1: pure encode/decode functions (docs/PROTOCOL.md).
+"""Aegis offload protocol v2: pure encode/decode functions (docs/PROTOCOL.md).
 
 Usage:
     frame = decode_frame(raw)              # raises FrameError(reason) if bad
     if frame.type == TYPE_TXN:
         txns = frame.records               # numpy array of TXN_DTYPE, read-only
+        frame.serial                       # the core's TXN frame serial (1, 2, ... per epoch)
     raw = encode_verdicts(frame.epoch, incarnation, verdicts)
-    raw = encode_hello(last_epoch, incarnation)
+    raw = encode_hello(last_epoch, incarnation, make_hello_status(read_serial, heartbeat_ms, ...))
+    problems = verdict_record_problems(verdicts)   # what the core would reject, per record
 
 Nothing here does I/O or keeps state, so the same functions serve the bridge,
 the tests, the protocol test-vector generator and the benchmarks. Records are
@@ -21,7 +23,7 @@ import numpy as np
 import xxhash
 
 MAGIC = 0x53474541  # the bytes "AEGS" read as a little-endian u32
-VERSION = 1
+VERSION = 2
 
 TYPE_TXN = 1
 TYPE_HELLO = 2
@@ -30,12 +32,18 @@ TYPE_VERDICT = 3
 HEADER_BYTES = 32
 MAX_RECORDS = 1024
 TXN_RECORD_BYTES = 64
+HELLO_RECORD_BYTES = 32
 VERDICT_RECORD_BYTES = 24
 MAX_FRAME_BYTES = HEADER_BYTES + MAX_RECORDS * TXN_RECORD_BYTES  # 65568
 
 DECISION_APPROVE = 0
 DECISION_REVIEW = 1
 DECISION_DECLINE = 2
+DECISIONS = {"approve": DECISION_APPROVE, "review": DECISION_REVIEW, "decline": DECISION_DECLINE}
+
+# VERDICT record flags. Bit 0: the model failed on this record; its decision
+# is the bridge's fail-safe and its score 0. Every other bit is zero.
+FLAG_UNSCORED = 0x01
 
 # The rejection reasons in the order the checks run (PROTOCOL.md pins the
 # order so that every decoder names the same reason for the same bytes).
@@ -49,8 +57,14 @@ REJECT_REASONS = (
     "bad_checksum",
 )
 
+# Reasons the core rejects one VERDICT record of a valid frame (counted per
+# record, never applied), in the order it checks them.
+VERDICT_RECORD_REJECTS = ("bad_score", "bad_decision", "bad_reserved")
+
 # The header without its checksum is hashed, so it is packed apart from it.
-_HEAD = struct.Struct("<IBBHQQ")  # magic, version, type, count, epoch, incarnation
+# The u64 at offset 16 is the bridge's incarnation in HELLO and VERDICT
+# frames and the core's TXN frame serial in TXN frames.
+_HEAD = struct.Struct("<IBBHQQ")  # magic, version, type, count, epoch, incarnation or serial
 _CHECKSUM = struct.Struct("<Q")
 _CHECKSUM_OFFSET = 24
 assert _HEAD.size == _CHECKSUM_OFFSET, "header fields before the checksum must be 24 bytes"
@@ -83,13 +97,25 @@ TXN_DTYPE = np.dtype(
     ]
 )
 
+# HELLO's one status record: what this bridge incarnation has done so far.
+HELLO_DTYPE = np.dtype(
+    [
+        ("read_serial", "<u8"),         # highest TXN serial of the echoed epoch read and fully answered
+        ("heartbeat_ms", "<u4"),        # the bridge's heartbeat interval, >= 1
+        ("reserved", "<u4"),            # zero
+        ("records_answered", "<u8"),    # verdict records queued by this incarnation, all epochs
+        ("duplicates_skipped", "<u8"),  # TXN records skipped as already answered by this incarnation
+    ]
+)
+
 VERDICT_DTYPE = np.dtype(
     [
         ("seq", "<u8"),
         ("txn_id", "<u8"),
         ("score", "<f4"),
         ("decision", "u1"),
-        ("reserved", "V3"),
+        ("flags", "u1"),
+        ("reserved", "<u2"),
     ]
 )
 
@@ -98,10 +124,13 @@ assert HEADER_DTYPE.itemsize == HEADER_BYTES, "header dtype must be 32 bytes"
 assert TXN_DTYPE.itemsize == TXN_RECORD_BYTES, "TXN dtype must be 64 packed bytes"
 assert TXN_DTYPE.fields["mcc"][1] == 52 and TXN_DTYPE.fields["offload_ns"][1] == 56
 assert VERDICT_DTYPE.itemsize == VERDICT_RECORD_BYTES, "VERDICT dtype must be 24 bytes"
-assert VERDICT_DTYPE.fields["decision"][1] == 20
+assert VERDICT_DTYPE.fields["decision"][1] == 20 and VERDICT_DTYPE.fields["flags"][1] == 21
+assert VERDICT_DTYPE.fields["reserved"][1] == 22
+assert HELLO_DTYPE.itemsize == HELLO_RECORD_BYTES, "HELLO status record must be 32 bytes"
+assert HELLO_DTYPE.fields["records_answered"][1] == 16 and HELLO_DTYPE.fields["duplicates_skipped"][1] == 24
 
-RECORD_BYTES = {TYPE_TXN: TXN_RECORD_BYTES, TYPE_HELLO: 0, TYPE_VERDICT: VERDICT_RECORD_BYTES}
-RECORD_DTYPE = {TYPE_TXN: TXN_DTYPE, TYPE_VERDICT: VERDICT_DTYPE}
+RECORD_BYTES = {TYPE_TXN: TXN_RECORD_BYTES, TYPE_HELLO: HELLO_RECORD_BYTES, TYPE_VERDICT: VERDICT_RECORD_BYTES}
+RECORD_DTYPE = {TYPE_TXN: TXN_DTYPE, TYPE_HELLO: HELLO_DTYPE, TYPE_VERDICT: VERDICT_DTYPE}
 TYPE_NAMES = {TYPE_TXN: "txn", TYPE_HELLO: "hello", TYPE_VERDICT: "verdict"}
 
 
@@ -116,14 +145,23 @@ class FrameError(ValueError):
 
 @dataclass(frozen=True)
 class Frame:
-    """A decoded, validated frame. `records` views the input buffer (read-only)."""
+    """A decoded, validated frame. `records` views the input buffer (read-only).
+
+    `incarnation` is the header's u64 at offset 16 whatever the type; in a
+    TXN frame that field is the core's frame serial, also named `serial`.
+    """
 
     type: int
     count: int
     epoch: int
     incarnation: int
     checksum: int
-    records: np.ndarray | None  # None for HELLO
+    records: np.ndarray  # HELLO: its one status record
+
+    @property
+    def serial(self) -> int:
+        assert self.type == TYPE_TXN, "only TXN frames carry a serial"
+        return self.incarnation
 
 
 def checksum(head24, body) -> int:
@@ -155,32 +193,29 @@ def decode_frame(buf) -> Frame:
         raise FrameError("bad_type", str(type_))
     if count > MAX_RECORDS:
         raise FrameError("bad_length", f"count {count} > {MAX_RECORDS}")
-    if type_ == TYPE_HELLO and count != 0:
-        raise FrameError("bad_length", f"HELLO with count {count}")
+    if type_ == TYPE_HELLO and count != 1:
+        raise FrameError("bad_length", f"HELLO with count {count} (exactly 1 status record)")
     if n != HEADER_BYTES + count * record_bytes:
         raise FrameError("bad_length", f"{n} bytes for {count} records of {record_bytes}")
     (stored,) = _CHECKSUM.unpack_from(view, _CHECKSUM_OFFSET)
     computed = checksum(view[:_CHECKSUM_OFFSET], view[HEADER_BYTES:])
     if stored != computed:
         raise FrameError("bad_checksum", f"stored 0x{stored:016x} computed 0x{computed:016x}")
-    records = None
-    if type_ != TYPE_HELLO:
-        records = np.frombuffer(view, dtype=RECORD_DTYPE[type_], count=count, offset=HEADER_BYTES)
-        assert len(records) == count
+    records = np.frombuffer(view, dtype=RECORD_DTYPE[type_], count=count, offset=HEADER_BYTES)
+    assert len(records) == count
     return Frame(type_, count, epoch, incarnation, stored, records)
 
 
-def encode_frame(type_: int, epoch: int, incarnation: int, records: np.ndarray | None = None) -> bytes:
-    """Builds one frame. `records` must already have the type's dtype."""
+def encode_frame(type_: int, epoch: int, incarnation: int, records: np.ndarray) -> bytes:
+    """Builds one frame. `records` must already have the type's dtype.
+
+    `incarnation` is whatever goes at offset 16: the serial for a TXN frame.
+    """
     assert type_ in RECORD_BYTES, f"unknown frame type {type_}"
-    if type_ == TYPE_HELLO:
-        assert records is None or len(records) == 0, "HELLO carries no records"
-        body = b""
-        count = 0
-    else:
-        assert records is not None and records.dtype == RECORD_DTYPE[type_], "records need the type's dtype"
-        count = len(records)
-        body = np.ascontiguousarray(records).tobytes()
+    assert records is not None and records.dtype == RECORD_DTYPE[type_], "records need the type's dtype"
+    count = len(records)
+    assert type_ != TYPE_HELLO or count == 1, "a HELLO carries exactly one status record"
+    body = np.ascontiguousarray(records).tobytes()
     assert count <= MAX_RECORDS, f"at most {MAX_RECORDS} records per frame"
     head = _HEAD.pack(MAGIC, VERSION, type_, count, epoch, incarnation)
     raw = b"".join((head, _CHECKSUM.pack(checksum(head, body)), body))
@@ -188,15 +223,36 @@ def encode_frame(type_: int, epoch: int, incarnation: int, records: np.ndarray |
     return raw
 
 
-def encode_txns(epoch: int, txns: np.ndarray) -> bytes:
-    """A TXN frame as the core sends it (incarnation 0). Used by tests and tools."""
-    return encode_frame(TYPE_TXN, epoch, 0, txns)
+def encode_txns(epoch: int, serial: int, txns: np.ndarray) -> bytes:
+    """A TXN frame as the core sends it: `serial` is its frame serial in `epoch`. For tests and tools."""
+    return encode_frame(TYPE_TXN, epoch, serial, txns)
 
 
-def encode_hello(last_epoch: int, incarnation: int) -> bytes:
-    """A HELLO: the bridge's incarnation and the last core epoch it saw (0 if none)."""
+DEFAULT_HEARTBEAT_MS = 200
+
+
+def make_hello_status(read_serial: int = 0, heartbeat_ms: int = DEFAULT_HEARTBEAT_MS, records_answered: int = 0,
+                      duplicates_skipped: int = 0) -> np.ndarray:
+    """HELLO's one status record (reserved zero)."""
+    assert heartbeat_ms >= 1, "a heartbeat interval is at least 1 ms"
+    status = np.zeros(1, dtype=HELLO_DTYPE)
+    status["read_serial"] = read_serial
+    status["heartbeat_ms"] = heartbeat_ms
+    status["records_answered"] = records_answered
+    status["duplicates_skipped"] = duplicates_skipped
+    return status
+
+
+def encode_hello(last_epoch: int, incarnation: int, status: np.ndarray | None = None) -> bytes:
+    """A HELLO: the bridge's incarnation, the last core epoch it saw (0 if none) and its status record.
+
+    Without `status`, a status of a bridge that has read nothing (tests).
+    """
     assert incarnation != 0, "an incarnation is never 0"
-    return encode_frame(TYPE_HELLO, last_epoch, incarnation)
+    if status is None:
+        status = make_hello_status()
+    assert len(status) == 1, "exactly one status record"
+    return encode_frame(TYPE_HELLO, last_epoch, incarnation, status)
 
 
 def encode_verdicts(epoch: int, incarnation: int, verdicts: np.ndarray) -> bytes:
@@ -205,12 +261,14 @@ def encode_verdicts(epoch: int, incarnation: int, verdicts: np.ndarray) -> bytes
     return encode_frame(TYPE_VERDICT, epoch, incarnation, verdicts)
 
 
-def make_verdicts(txns: np.ndarray, scores: np.ndarray, decisions: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def make_verdicts(txns: np.ndarray, scores: np.ndarray, decisions: np.ndarray, out: np.ndarray | None = None,
+                  flags: np.ndarray | None = None) -> np.ndarray:
     """Verdict records for `txns` in the same order, built column-wise.
 
     `out`, if given, is a VERDICT_DTYPE array of exactly len(txns) records whose
-    `reserved` bytes are zero (a slice of a zeroed buffer reused between
-    batches: only the other fields are written here).
+    `reserved` bytes are zero, and whose `flags` are zero unless `flags` is
+    given (a slice of a zeroed buffer reused between batches: only the other
+    fields are written here, so the hot path pays no pass for them).
     """
     assert len(txns) == len(scores) == len(decisions), "one score and decision per TXN"
     if out is None:
@@ -220,4 +278,30 @@ def make_verdicts(txns: np.ndarray, scores: np.ndarray, decisions: np.ndarray, o
     out["txn_id"] = txns["txn_id"]
     out["score"] = scores
     out["decision"] = decisions
+    if flags is not None:
+        assert len(flags) == len(txns), "one flags byte per TXN"
+        out["flags"] = flags
+    return out
+
+
+def verdict_record_problems(verdicts: np.ndarray) -> np.ndarray:
+    """Per record, the reason the core rejects it (an index into VERDICT_RECORD_REJECTS, 0-based) or -1.
+
+    The core's rule (docs/PROTOCOL.md), checked in this order: `bad_score`
+    (not finite, outside [0, 1], or unscored with a score other than 0),
+    `bad_decision` (above 2), `bad_reserved` (a flag other than bit 0, or
+    non-zero reserved bytes). The bridge uses the same test on model output.
+    """
+    assert verdicts.dtype == VERDICT_DTYPE
+    score = verdicts["score"]
+    flags = verdicts["flags"]
+    with np.errstate(invalid="ignore"):
+        in_range = (score >= 0) & (score <= 1)  # False for NaN
+    bad_score = ~in_range | (((flags & FLAG_UNSCORED) != 0) & (score != 0))
+    bad_decision = verdicts["decision"] > DECISION_DECLINE
+    bad_reserved = ((flags & ~np.uint8(FLAG_UNSCORED)) != 0) | (verdicts["reserved"] != 0)
+    out = np.full(len(verdicts), -1, dtype=np.int8)
+    out[bad_reserved] = 2
+    out[bad_decision] = 1
+    out[bad_score] = 0
     return out
