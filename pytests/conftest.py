@@ -3,6 +3,9 @@
 What a test gets:
 - `endpoint_dir`: a short, fresh directory for ipc:// endpoints (removed after).
 - `fake_core`: aegis_fixtures.fake_core.FakeCore bound in `endpoint_dir`.
+- `run_bridge(model=None, **config)`: starts a Bridge loop on a thread against
+  `fake_core` (aegis_fixtures.bridge_thread.RunningBridge); every one is
+  stopped at teardown.
 - `harness`: aegis_fixtures.harness.Harness for real bridge processes (and a
   core, if one is built); teardown kills every process it started.
 - `core_harness`: the same, but the test is skipped with the reason when
@@ -33,6 +36,7 @@ for path in (REPO / "src", REPO / "fixtures"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from aegis_fixtures.bridge_thread import RunningBridge  # noqa: E402
 from aegis_fixtures.fake_core import FakeCore  # noqa: E402
 from aegis_fixtures.harness import Harness, SessionRoot, find_core_binary  # noqa: E402
 from aegis_fixtures.processes import REGISTRY, orphans, reap_all  # noqa: E402
@@ -98,6 +102,21 @@ def fake_core(endpoint_dir):
     core = FakeCore(endpoint_dir)
     yield core
     core.close()
+
+
+@pytest.fixture
+def run_bridge(fake_core):
+    started = []
+
+    def start(model=None, **config):
+        r = RunningBridge(fake_core, model=model, **config)
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        if not r.bridge._closed:
+            r.stop()
 
 
 @pytest.fixture(scope="session")

@@ -29,50 +29,11 @@ import zmq
 
 from aegis_bridge import protocol as p
 from aegis_bridge.bridge import Bridge, BridgeConfig
-from aegis_bridge.model import load_model
+from aegis_fixtures.bridge_thread import SHIPPED_MODEL, RunningBridge
 from aegis_fixtures.fake_core import FakeCore
 from aegis_fixtures.waiting import wait_for
 
-MODEL = load_model()
-
-
-class Running:
-    """A Bridge with its loop on a thread; stop() proves it returns promptly."""
-
-    def __init__(self, core: FakeCore, start=True, **config):
-        self.bridge = Bridge(BridgeConfig(offload=core.offload_ep, verdicts=core.verdicts_ep, **config), MODEL)
-        self.bridge.connect()
-        self.thread = threading.Thread(target=self.bridge.run, name="bridge", daemon=True)
-        if start:
-            self.thread.start()
-
-    @property
-    def stats(self):
-        return self.bridge.stats
-
-    def stop(self, within_s=15.0):
-        t0 = time.monotonic()
-        self.bridge.request_stop()
-        if self.thread.is_alive() or self.thread.ident is not None:
-            self.thread.join(within_s)
-        assert not self.thread.is_alive(), f"bridge loop did not stop within {within_s}s"
-        self.bridge.close()
-        return time.monotonic() - t0
-
-
-@pytest.fixture
-def run_bridge(fake_core):
-    started = []
-
-    def start(**config):
-        r = Running(fake_core, **config)
-        started.append(r)
-        return r
-
-    yield start
-    for r in started:
-        if not r.bridge._closed:
-            r.stop()
+MODEL = SHIPPED_MODEL
 
 
 def test_hello_at_start_then_every_heartbeat(fake_core, run_bridge):
@@ -80,7 +41,10 @@ def test_hello_at_start_then_every_heartbeat(fake_core, run_bridge):
     fake_core.wait_hellos(5)
     incarnations = {h.incarnation for h in fake_core.hellos}
     assert incarnations == {r.bridge.incarnation} and r.bridge.incarnation != 0
-    assert all(h.epoch == 0 and h.count == 0 for h in fake_core.hellos), "no core epoch seen yet"
+    assert all(h.epoch == 0 and h.count == 1 for h in fake_core.hellos), "no core epoch seen yet"
+    status = np.concatenate([h.records for h in fake_core.hellos])
+    assert (status["read_serial"] == 0).all() and (status["records_answered"] == 0).all()
+    assert (status["heartbeat_ms"] == 50).all() and (status["reserved"] == 0).all()
     # The first HELLO may have queued before the connection. Arrival times
     # jitter with the test thread's scheduling, so judge the mean interval.
     t = fake_core.hello_times
@@ -195,7 +159,7 @@ def test_a_lone_frame_is_answered_without_waiting_for_a_batch(fake_core, run_bri
 def test_queued_frames_are_batched_up_to_batch_max(endpoint_dir):
     core = FakeCore(endpoint_dir, send_hwm=1)  # a send returns only once earlier frames have moved on
     try:
-        r = Running(core, start=False, batch_max=4)
+        r = RunningBridge(core, start=False, batch_max=4)
         sent = core.send_txns(40 * 16, per_frame=16)  # queued before the loop runs
         r.thread.start()
         core.wait_verdict_records(640)
@@ -214,7 +178,7 @@ def test_queued_frames_are_batched_up_to_batch_max(endpoint_dir):
 def test_a_flood_is_scored_several_frames_per_wake_up(endpoint_dir):
     core = FakeCore(endpoint_dir, send_hwm=1)
     try:
-        r = Running(core, start=False, batch_max=64)
+        r = RunningBridge(core, start=False, batch_max=64)
         core.send_txns(40 * 16, per_frame=16)
         r.thread.start()
         core.wait_verdict_records(640)
@@ -227,10 +191,10 @@ def test_a_flood_is_scored_several_frames_per_wake_up(endpoint_dir):
 BAD_FRAMES = {
     "truncated": b"AEGS",
     "bad_magic": b"XEGS" + p.encode_hello(1, 1)[4:],
-    "bad_version": p.encode_hello(1, 1)[:4] + b"\x02" + p.encode_hello(1, 1)[5:],
+    "bad_version": p.encode_hello(1, 1)[:4] + b"\x01" + p.encode_hello(1, 1)[5:],  # a v1 peer
     "bad_type": p.encode_hello(1, 1)[:5] + b"\x09" + p.encode_hello(1, 1)[6:],
     "bad_length": p.encode_hello(1, 1) + b"\0",
-    "bad_checksum": p.encode_hello(1, 1)[:24] + b"\0" * 8,
+    "bad_checksum": p.encode_hello(1, 1)[:24] + b"\0" * 8 + p.encode_hello(1, 1)[32:],
 }
 
 
@@ -238,7 +202,7 @@ def test_bad_frames_are_counted_by_reason_and_skipped(fake_core, run_bridge):
     r = run_bridge()
     good = fake_core.make_frames(6 * 10, per_frame=10)
     for (reason, raw), records in zip(BAD_FRAMES.items(), good):
-        fake_core.send_raw(p.encode_txns(fake_core.epoch, records))
+        fake_core.send_records(records)
         fake_core.send_raw(raw)
     fake_core.send_raw(p.encode_hello(1, 2))  # valid, but not meant for the bridge
     fake_core.send_raw(p.encode_verdicts(1, 2, p.make_verdicts(good[0], np.zeros(10, np.float32),
@@ -255,7 +219,8 @@ def test_an_oversized_frame_is_counted_and_the_bridge_keeps_listening(fake_core,
     # The bridge sets no ZMQ_MAXMSGSIZE (PROTOCOL.md says why): libzmq would
     # drop its connection for good. It must see the frame, count it, and go on.
     r = run_bridge()
-    fake_core.send_raw(p.encode_txns(fake_core.epoch, fake_core.make_frames(p.MAX_RECORDS, p.MAX_RECORDS)[0]) + b"\0")
+    big = fake_core.make_frames(p.MAX_RECORDS, p.MAX_RECORDS)[0]
+    fake_core.send_raw(p.encode_txns(fake_core.epoch, fake_core.next_serial(), big) + b"\0")
     fake_core.send_txns(5, per_frame=5)
     fake_core.wait_verdict_records(5)
     assert dict(r.stats.bad_frames) == {"oversized": 1}
@@ -292,12 +257,12 @@ def test_stop_works_while_a_send_is_blocked_by_back_pressure(endpoint_dir):
     # must wait in its send, and a stop request must still end it at once.
     core = FakeCore(endpoint_dir, recv_hwm=1)
     try:
-        r = Running(core, send_hwm=1, heartbeat_s=60.0)
+        r = RunningBridge(core, send_hwm=1, heartbeat_s=60.0)
         frames = core.make_frames(1024 * 400, per_frame=1024)
         sent = 0
         while r.stats.send_waits == 0 and sent < len(frames):
             if core.push.poll(100, zmq.POLLOUT):
-                core.push.send(p.encode_txns(core.epoch, frames[sent]))
+                core.push.send(p.encode_txns(core.epoch, sent + 1, frames[sent]))
                 sent += 1
         wait_for(lambda: r.stats.send_waits > 0, 60, "the bridge to block in a send (10 MB of verdicts unread)")
         assert r.stop() < 10.0, "a stop request ends a blocked send long before the 60 s heartbeat"

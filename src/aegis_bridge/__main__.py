@@ -18,6 +18,7 @@ import zmq
 
 from .bridge import Bridge, BridgeConfig, log, write_stats_json
 from .model import ModelError, load_model
+from .protocol import DECISIONS
 from .sched import SLICE_MAX_S, SLICE_MIN_S, apply_scheduling, describe_scheduling
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m)\s*$")
@@ -49,6 +50,14 @@ def _endpoint(text: str) -> str:
     if not re.match(r"^(ipc|tcp)://.+", text):
         raise argparse.ArgumentTypeError(f"'{text}' is not a ZeroMQ endpoint like ipc:///run/aegis/offload.sock")
     return text
+
+
+def _decision(text: str) -> int:
+    """--unscored-decision: approve, review or decline."""
+    value = DECISIONS.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not one of {', '.join(DECISIONS)}")
+    return value
 
 
 def _int_range(lo: int, hi: int):
@@ -84,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "0 = kernel default (default 100us)")
     ap.add_argument("--realtime-priority", type=_int_range(0, 99), default=0,
                     help="run SCHED_FIFO at this priority (needs CAP_SYS_NICE or ulimit -r); 0 = off")
+    ap.add_argument("--unscored-decision", type=_decision, default=DECISIONS["review"],
+                    metavar="{" + ",".join(DECISIONS) + "}",
+                    help="decision of a record the model fails on (answered unscored); default review")
     ap.add_argument("--hook-stop-before-send", type=_int_range(0, 1 << 62), default=0, metavar="N",
                     help="TEST HOOK: SIGSTOP self after receiving N TXN frames, before sending their verdicts")
     return ap
@@ -119,7 +131,8 @@ def main(argv=None) -> int:
     if err:
         log(f"warning: --sched-slice: {err}; running with the kernel's default")
     config = BridgeConfig(offload=args.offload, verdicts=args.verdicts, batch_max=args.batch_max,
-                          heartbeat_s=args.heartbeat, hook_stop_before_send=args.hook_stop_before_send)
+                          heartbeat_s=args.heartbeat, hook_stop_before_send=args.hook_stop_before_send,
+                          unscored_decision=args.unscored_decision)
     bridge = Bridge(config, model)
     try:
         bridge.connect()
@@ -147,7 +160,9 @@ def main(argv=None) -> int:
             return 2
     log(f"incarnation {bridge.incarnation:#018x} pid {os.getpid()} model {model.name} "
         f"offload {args.offload} verdicts {args.verdicts} batch-max {args.batch_max} "
-        f"heartbeat {args.heartbeat * 1000:g}ms scheduling {describe_scheduling()}"
+        f"heartbeat {args.heartbeat * 1000:g}ms unscored-decision "
+        f"{next(k for k, v in DECISIONS.items() if v == args.unscored_decision)} "
+        f"scheduling {describe_scheduling()}"
         + (f" metrics http://127.0.0.1:{server.port}/metrics" if server else ""))
     try:
         stats = bridge.run()

@@ -8,6 +8,19 @@ Usage:
 Why it is shaped like this:
 - The core owns reliability (PROTOCOL.md): the bridge keeps no state a crash
   could lose. It may die anywhere; the core resends what has no verdict.
+- Within one incarnation and one core epoch it never scores a seq twice: a
+  resent record it already answered is skipped (its verdict is on the way;
+  ipc:// loses nothing between two live processes). The test is one numpy
+  gather and compare per batch against a table indexed by seq (below).
+- The model may raise. The batch is then bisected until the failing records
+  are single; they get `unscored` verdicts with the fail-safe decision and
+  every other record its score. The bridge never dies of a model error, and
+  the core never sees a score it would reject (NaN, outside [0, 1]).
+- A slow model must not hide the bridge: a batch is scored in chunks of
+  about `score_chunk_s` of model time, each chunk's verdicts are sent as
+  soon as it is scored, and heartbeats go out between chunks, so the core
+  sees progress (verdicts, HELLOs whose read_serial advances) while the
+  bridge works through a backlog, and never mistakes it for a dead one.
 - It never waits to fill a batch. Each wake-up takes what is already queued
   (up to `batch_max` frames), scores it as one array, and answers its
   records in order, in VERDICT frames of up to MAX_RECORDS records; a
@@ -55,6 +68,19 @@ from . import protocol as p
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 
+# The dedupe table: slot seq & (DEDUPE_SLOTS - 1) holds the last seq stored
+# there (docs/PROTOCOL.md, bridge rule 1). A core ring larger than this can
+# only make a duplicate look new (scored twice), never a new record look
+# like a duplicate: a slot holds one exact seq.
+DEDUPE_SLOTS = 1 << 20
+_DEDUPE_MASK = np.uint64(DEDUPE_SLOTS - 1)
+# Warm-up scores a full synthetic batch only if a few records predict it costs less than this.
+_WARM_UP_BUDGET_S = 0.05
+# Runs of at most this many records are checked for "fresh and consecutive" with list operations.
+_SMALL_RUN = 64
+# A model call on fewer records than this says more about its fixed cost than its cost per record.
+_COST_SAMPLE_MIN_RECORDS = 32
+
 
 @dataclass
 class BridgeConfig:
@@ -71,11 +97,17 @@ class BridgeConfig:
     # bridge logs a marker and SIGSTOPs itself after receiving that batch and
     # before sending any of its verdicts, so a test can kill it exactly there.
     hook_stop_before_send: int = 0
+    # The decision of an `unscored` verdict (the model failed on the record).
+    unscored_decision: int = p.DECISION_REVIEW
+    # Model time per chunk: verdicts go out (and heartbeats between) at least this often.
+    score_chunk_s: float = 0.02
 
     def __post_init__(self):
         assert self.batch_max >= 1, "batch_max must be at least 1"
         assert self.heartbeat_s > 0, "the heartbeat interval must be positive"
         assert self.hook_stop_before_send >= 0
+        assert self.unscored_decision in p.DECISIONS.values(), "the fail-safe is approve, review or decline"
+        assert self.score_chunk_s > 0, "a chunk of model time is positive"
 
 
 @dataclass
@@ -95,6 +127,11 @@ class BridgeStats:
     batches: int = 0
     epochs_seen: int = 0
     current_epoch: int = 0
+    read_serial: int = 0         # highest TXN serial of current_epoch read and fully answered
+    duplicates_skipped: int = 0  # TXN records skipped: already answered in this epoch
+    unscored: int = 0            # records answered `unscored` (the model failed on them)
+    model_errors: int = 0        # exceptions the model raised (each bisection step counts)
+    bad_scores: int = 0          # records whose model output the core would reject (answered unscored)
     bad_frames: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
@@ -193,9 +230,19 @@ class Bridge:
         self._send_poller.register(self._push, zmq.POLLOUT)
         self._send_poller.register(self._wake_r, zmq.POLLIN)
         self._closed = False
-        # Reused between batches (see _gather); the verdict buffer's reserved bytes stay zero.
+        # Reused between batches (see _gather); the verdict buffer's flags and
+        # reserved bytes stay zero (an unscored chunk zeroes its flags again).
         self._txn_buffer = np.empty(0, dtype=p.TXN_DTYPE)
         self._verdict_buffer = np.zeros(0, dtype=p.VERDICT_DTYPE)
+        # Seqs answered in stats.current_epoch (zeroed pages until touched: free when unused).
+        self._dedupe = np.zeros(DEDUPE_SLOTS, dtype=np.uint64)
+        self._dedupe_used = False
+        self._seq_high = 0  # the highest seq stored in the table this epoch: above it, nothing was answered
+        # The shipped model's output is in range by construction; any other's is checked per call.
+        self._check_output = not getattr(model, "output_in_contract", False)
+        self._heartbeat_ms = max(1, round(config.heartbeat_s * 1000))
+        self._next_hello = 0.0
+        self._cost_per_record_s: float | None = None  # the model's, smoothed; None until measured
 
     @property
     def wake_fd(self) -> int:
@@ -217,23 +264,22 @@ class Bridge:
 
     def run(self) -> BridgeStats:
         """The loop. Returns the final counters when a stop is requested."""
-        hb = self.config.heartbeat_s
         self._warm_up()
-        next_hello = time.monotonic()  # due: sent as soon as the offload channel is up
+        self._next_hello = time.monotonic()  # due: sent as soon as the offload channel is up
         # Whether a TXN frame may be queued. While it is False the last
         # ZMQ_EVENTS said "none", so the PULL's ZMQ_FD will fire for the next.
         pending = self._pull_readable()
         if self._offload_events():
-            next_hello = 0.0
+            self._next_hello = 0.0
         while not self._stop:
             if not pending:
-                timeout_ms = max(0, int((next_hello - time.monotonic()) * 1000.0 + 0.999))
+                timeout_ms = max(0, int((self._next_hello - time.monotonic()) * 1000.0 + 0.999))
                 for fd, _ in self._poller.poll(timeout_ms):
                     if fd == self._pull_fd:
                         pending = self._pull_readable()
                     elif fd == self._monitor_fd:
                         if self._offload_events():
-                            next_hello = 0.0  # (re)connected: announce this incarnation now
+                            self._next_hello = 0.0  # (re)connected: announce this incarnation now
                     elif fd == self._verdict_monitor_fd:
                         self._verdict_events()
                     else:
@@ -242,15 +288,7 @@ class Bridge:
                     break
             if pending:
                 pending = self._serve_batch()
-            now = time.monotonic()
-            if now >= next_hello:
-                # A busy bridge skips the poll: read the monitors here too, so
-                # a disconnection stops the HELLOs within a heartbeat.
-                self._offload_events()
-                self._verdict_events()
-                if self._offload_up:
-                    self._send_hello()
-                next_hello = now + hb
+            self._heartbeat_if_due()
         return self.stats
 
     def close(self) -> None:
@@ -285,11 +323,30 @@ class Bridge:
         txns = np.zeros(p.MAX_RECORDS, dtype=p.TXN_DTYPE)
         txns["seq"] = np.arange(1, p.MAX_RECORDS + 1)
         txns["currency"] = b"EUR"
-        frame = p.decode_frame(p.encode_txns(1, txns))
+        frame = p.decode_frame(p.encode_txns(1, 1, txns))
         batch = self._gather([frame, frame])
-        scores, decisions = self.model.score(batch)
+        # A slow model (a real one costs up to a millisecond per record) would
+        # spend seconds on the full batch: a few records, timed after a first
+        # untimed call, say whether it is cheap enough to warm up in full.
+        few = batch[:16]
+        try:
+            self.model.score(few)
+            t0 = time.perf_counter()
+            self.model.score(few)
+            elapsed = time.perf_counter() - t0
+            if elapsed / len(few) * len(batch) <= _WARM_UP_BUDGET_S:
+                t0 = time.perf_counter()
+                self.model.score(batch)
+                elapsed = time.perf_counter() - t0
+                self._note_cost(len(batch), elapsed)
+            else:
+                self._note_cost(len(few), elapsed, force=True)
+        except Exception as e:  # noqa: BLE001 - a model may raise anything; serving copes (bisection)
+            log(f"warning: the model raised on the warm-up batch ({type(e).__name__}: {e}); records it "
+                f"fails on will be answered unscored")
         self._verdict_buffer = np.zeros(len(batch), dtype=p.VERDICT_DTYPE)
-        verdicts = p.make_verdicts(batch, scores, decisions, out=self._verdict_buffer)
+        verdicts = p.make_verdicts(batch, np.zeros(len(batch), np.float32), np.zeros(len(batch), np.uint8),
+                                   out=self._verdict_buffer)
         p.encode_verdicts(1, self.incarnation, verdicts[: p.MAX_RECORDS])
 
     def _pull_readable(self) -> bool:
@@ -321,8 +378,23 @@ class Bridge:
                 log(watch.message())
             yield event
 
+    def _heartbeat_if_due(self) -> None:
+        now = time.monotonic()
+        if now < self._next_hello:
+            return
+        # A busy bridge skips the poll: read the monitors here too, so a
+        # disconnection stops the HELLOs within a heartbeat.
+        self._offload_events()
+        self._verdict_events()
+        if self._offload_up:
+            self._send_hello()
+        self._next_hello = now + self.config.heartbeat_s
+
     def _send_hello(self) -> None:
-        raw = p.encode_hello(self.stats.current_epoch, self.incarnation)
+        st = self.stats
+        status = p.make_hello_status(st.read_serial, self._heartbeat_ms, st.verdict_records_sent,
+                                     st.duplicates_skipped)
+        raw = p.encode_hello(st.current_epoch, self.incarnation, status)
         try:
             self._push.send(raw, zmq.NOBLOCK, copy=True)
             self.stats.hellos_sent += 1
@@ -353,12 +425,6 @@ class Bridge:
             if frame.type != p.TYPE_TXN:
                 self._count_bad("unexpected_type", p.TYPE_NAMES[frame.type])
                 continue
-            if frame.epoch != self.stats.current_epoch:
-                # A new epoch is a new core process. Nothing to reset: the
-                # bridge keeps no per-core state beyond the epoch it echoes.
-                self.stats.epochs_seen += 1
-                log(f"core epoch {frame.epoch:#018x} (was {self.stats.current_epoch:#018x})")
-                self.stats.current_epoch = frame.epoch
             frames.append(frame)
         if not frames:
             return more
@@ -370,32 +436,240 @@ class Bridge:
             txns = frames[0].records
         else:
             txns = self._gather(frames)
-        scores, decisions = self.model.score(txns)
-        if len(self._verdict_buffer) < len(txns):
-            self._verdict_buffer = np.zeros(max(len(txns), 2 * len(self._verdict_buffer)), dtype=p.VERDICT_DTYPE)
-        verdicts = p.make_verdicts(txns, scores, decisions, out=self._verdict_buffer[: len(txns)])
-        self.stats.records_scored += len(txns)
-        # The verdicts go back in record order, as few frames as possible:
-        # consecutive TXN frames of one epoch share VERDICT frames of up to
-        # MAX_RECORDS records (PROTOCOL.md). Every message costs both ends
-        # and both libzmq I/O threads a wake-up, whatever its size.
+        # The verdicts go back in record order, one epoch's consecutive TXN
+        # frames at a time (a VERDICT frame never mixes epochs).
         start = 0
         i = 0
         while i < len(frames):
             epoch = frames[i].epoch
+            first = i
             end = start
             while i < len(frames) and frames[i].epoch == epoch:
                 end += frames[i].count
                 i += 1
-            for lo in range(start, end, p.MAX_RECORDS):
-                hi = min(lo + p.MAX_RECORDS, end)
-                if not self._send(p.encode_verdicts(epoch, self.incarnation, verdicts[lo:hi])):
-                    return more  # stopping: the core will resend what has no verdict
-                self.stats.verdict_frames_sent += 1
-                self.stats.verdict_records_sent += hi - lo
+            if not self._serve_run(epoch, frames[first:i], txns[start:end]):
+                return more  # stopping: the core will resend what has no verdict
             start = end
-        assert start == len(verdicts), "every record got exactly one verdict"
+        assert start == len(txns), "every record was answered or skipped"
         return more
+
+    def _serve_run(self, epoch: int, frames: list, txns: np.ndarray) -> bool:
+        """Answers consecutive TXN frames of one epoch (their records are `txns`); False if stopping."""
+        st = self.stats
+        if epoch != st.current_epoch:
+            # A new epoch is a new core process: its seqs start again at 1.
+            st.epochs_seen += 1
+            log(f"core epoch {epoch:#018x} (was {st.current_epoch:#018x})")
+            st.current_epoch = epoch
+            st.read_serial = 0
+            if self._dedupe_used:
+                self._dedupe.fill(0)
+            self._dedupe_used = True
+            self._seq_high = 0
+        keep = self._dedupe_mark(txns)
+        # Where each frame's records end, and its serial: a frame is fully
+        # answered, and read_serial may pass it, once every chunk up to its end is sent.
+        frame_ends = []
+        total = 0
+        for f in frames:
+            total += f.count
+            frame_ends.append((total, f.serial))
+        assert total == len(txns)
+        chunk = self._chunk_records()
+        done_frames = 0
+        lo = 0
+        while True:
+            hi = min(lo + chunk, len(txns))
+            if hi > lo:
+                part = txns[lo:hi] if keep is None else txns[lo:hi][keep[lo:hi]]
+                if len(part) and not self._answer(epoch, part):
+                    return False
+            while done_frames < len(frame_ends) and frame_ends[done_frames][0] <= hi:
+                st.read_serial = max(st.read_serial, frame_ends[done_frames][1])
+                done_frames += 1
+            if hi >= len(txns):
+                break
+            lo = hi
+            self._heartbeat_if_due()
+            chunk = self._chunk_records()
+        assert done_frames == len(frames), "every frame of the run was answered"
+        return True
+
+    def _dedupe_mark(self, txns: np.ndarray) -> np.ndarray | None:
+        """Stores the seqs of `txns` as answered; returns which to answer (None: all of them).
+
+        Vectorised. Consecutive seqs (the usual case: frames as first sent)
+        are compared with, then stored into, one slice of the table. Anything
+        else takes one gather and compare and one scatter, plus a check that
+        the seqs increase; only if they do not (the core resent something
+        within this batch) does np.unique look for a seq seen twice here.
+        A slot only ever holds a seq that was stored, so a record is skipped
+        only if it was answered; a collision can only make one look new.
+        """
+        seq = txns["seq"]
+        n = len(seq)
+        if n == 0:
+            return None
+        # The usual case, a run of consecutive seqs (frames as first sent):
+        # its slots are one slice of the table, no gather or scatter, and
+        # above the highest seq stored nothing can have been answered.
+        if n <= _SMALL_RUN:
+            # A few records (a paced core's frames): list operations run in C
+            # and cost less than the numpy calls below, ~1 us against ~8.
+            listed = seq.tolist()
+            first = listed[0]
+            lo = first & (DEDUPE_SLOTS - 1)
+            if first > self._seq_high and lo + n <= DEDUPE_SLOTS and listed == list(range(first, first + n)):
+                self._dedupe[lo:lo + n] = seq
+                self._seq_high = listed[-1]
+                return None
+        first = seq.item(0)
+        last = seq.item(n - 1)
+        if last - first == n - 1 and (n == 1 or bool((seq[1:] > seq[:-1]).all())):
+            lo = first & (DEDUPE_SLOTS - 1)
+            if lo + n <= DEDUPE_SLOTS:
+                view = self._dedupe[lo:lo + n]
+                if first > self._seq_high or not (view == seq).any():
+                    view[:] = seq
+                    self._seq_high = max(self._seq_high, last)
+                    return None
+        slots = seq & _DEDUPE_MASK
+        seen = self._dedupe[slots] == seq
+        self._dedupe[slots] = seq
+        self._seq_high = max(self._seq_high, int(seq.max()))
+        increasing = n < 2 or bool((seq[1:] > seq[:-1]).all())
+        if increasing and not seen.any():
+            return None
+        first = np.zeros(len(seq), dtype=bool)
+        first[np.unique(seq, return_index=True)[1]] = True
+        keep = first & ~seen
+        skipped = len(seq) - int(np.count_nonzero(keep))
+        self.stats.duplicates_skipped += skipped
+        assert 0 < skipped <= len(seq) or increasing
+        return keep
+
+    def _chunk_records(self) -> int:
+        """Records per model call: about score_chunk_s of model time (everything, for a fast model)."""
+        cost = self._cost_per_record_s
+        if not cost:
+            return _COST_SAMPLE_MIN_RECORDS  # not measured yet (the warm-up failed): a few, timed
+        records = int(self.config.score_chunk_s / cost)
+        if records >= p.MAX_RECORDS:
+            return records - records % p.MAX_RECORDS  # whole VERDICT frames: no extra partial frame per chunk
+        return max(1, records)
+
+    def _note_cost(self, records: int, elapsed_s: float, force: bool = False) -> None:
+        """Smooths the model's cost per record, from calls large (or slow) enough to say."""
+        if records < _COST_SAMPLE_MIN_RECORDS and not force and elapsed_s < self.config.score_chunk_s / 4:
+            return
+        per = elapsed_s / max(records, 1)
+        old = self._cost_per_record_s
+        self._cost_per_record_s = per if old is None else old + 0.25 * (per - old)
+
+    def _answer(self, epoch: int, txns: np.ndarray) -> bool:
+        """Scores `txns` and sends their verdicts in order; False only when a stop is requested."""
+        n = len(txns)
+        scores, decisions, flags = self._score(txns)
+        if len(self._verdict_buffer) < n:
+            self._verdict_buffer = np.zeros(max(n, 2 * len(self._verdict_buffer)), dtype=p.VERDICT_DTYPE)
+        out = self._verdict_buffer[:n]
+        verdicts = p.make_verdicts(txns, scores, decisions, out=out, flags=flags)
+        unscored = 0 if flags is None else int(np.count_nonzero(flags))
+        self.stats.records_scored += n - unscored
+        self.stats.unscored += unscored
+        # As few frames as possible: every message costs both ends and both
+        # libzmq I/O threads a wake-up, whatever its size.
+        sent = True
+        for lo in range(0, n, p.MAX_RECORDS):
+            hi = min(lo + p.MAX_RECORDS, n)
+            if not self._send(p.encode_verdicts(epoch, self.incarnation, verdicts[lo:hi])):
+                sent = False
+                break
+            self.stats.verdict_frames_sent += 1
+            self.stats.verdict_records_sent += hi - lo
+        if flags is not None:
+            out["flags"] = 0  # the buffer's flags stay zero for the next batch
+        return sent
+
+    def _score(self, txns: np.ndarray):
+        """(scores, decisions, flags or None): the model's answer, or the fail-safe where it fails.
+
+        The normal path is one model call and four reductions to check the
+        output is something the core accepts. If the call raises, the records
+        are bisected until each failing one is alone (_isolate).
+        """
+        t0 = time.perf_counter()
+        try:
+            scores, decisions = self._call_model(txns)
+        except Exception as e:  # noqa: BLE001 - any model error; the bridge must live on
+            self._note_model_error(e, len(txns))
+            return self._isolate(txns)
+        self._note_cost(len(txns), time.perf_counter() - t0)
+        bad = _out_of_contract(scores, decisions) if self._check_output else None
+        if bad is None:
+            return scores, decisions, None
+        return self._fail_safe(scores, decisions, bad)
+
+    def _call_model(self, txns: np.ndarray):
+        scores, decisions = self.model.score(txns)
+        if len(scores) != len(txns) or len(decisions) != len(txns):
+            raise ValueError(f"the model returned {len(scores)} scores and {len(decisions)} decisions "
+                             f"for {len(txns)} records")
+        return scores, decisions
+
+    def _isolate(self, txns: np.ndarray):
+        """Bisects `txns`, which fail as a whole, until the failing records are single; those are unscored."""
+        n = len(txns)
+        scores = np.zeros(n, dtype=np.float32)
+        decisions = np.full(n, self.config.unscored_decision, dtype=np.uint8)
+        flags = np.full(n, p.FLAG_UNSCORED, dtype=np.uint8)
+
+        def split(lo: int, hi: int) -> None:
+            # txns[lo:hi] raised: score each half, and split again any half that raises.
+            if hi - lo == 1:
+                return  # a poison record: stays unscored
+            mid = (lo + hi) // 2
+            for a, b in ((lo, mid), (mid, hi)):
+                try:
+                    s, d = self._call_model(txns[a:b])
+                except Exception as e:  # noqa: BLE001
+                    self._note_model_error(e, b - a)
+                    split(a, b)
+                    continue
+                bad = _out_of_contract(s, d) if self._check_output else None
+                scores[a:b] = s
+                decisions[a:b] = d
+                flags[a:b] = 0
+                if bad is not None:
+                    self._fail_safe(scores[a:b], decisions[a:b], bad, flags[a:b])
+
+        split(0, n)
+        return scores, decisions, flags
+
+    def _fail_safe(self, scores, decisions, bad, flags=None):
+        """Records where `bad` is True become unscored: score 0, the fail-safe decision, flag set."""
+        count = int(np.count_nonzero(bad))
+        if self.stats.bad_scores == 0:
+            log(f"warning: the model returned {count} score(s) or decision(s) the core would reject "
+                f"(NaN, outside [0, 1], decision above 2); such records are answered unscored")
+        self.stats.bad_scores += count
+        if flags is None:
+            # The model's own arrays may be read-only or shared: answer from copies.
+            scores = np.array(scores, dtype=np.float32)
+            decisions = np.array(decisions, dtype=np.uint8)
+            flags = np.zeros(len(scores), dtype=np.uint8)
+        # Otherwise these are views of _isolate's arrays, written in place.
+        scores[bad] = 0.0
+        decisions[bad] = self.config.unscored_decision
+        flags[bad] = p.FLAG_UNSCORED
+        return scores, decisions, flags
+
+    def _note_model_error(self, e: Exception, records: int) -> None:
+        self.stats.model_errors += 1
+        if self.stats.model_errors == 1:
+            log(f"warning: the model raised on {records} record(s) ({type(e).__name__}: {e}); bisecting: records "
+                f"it fails on alone are answered unscored with decision {self.config.unscored_decision}; "
+                f"further model errors are only counted")
 
     def _gather(self, frames) -> np.ndarray:
         """The records of several frames as one array, copied into a buffer kept between batches.
@@ -451,6 +725,21 @@ class Bridge:
         first, last = (int(seqs.min()), int(seqs.max())) if len(seqs) else (0, 0)
         log(f"hook: stopped before send, holding {len(frames)} frames, seqs {first}..{last}")
         os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def _out_of_contract(scores: np.ndarray, decisions: np.ndarray) -> np.ndarray | None:
+    """None if every score is in [0, 1] and every decision 0..2 (the normal case, four reductions); else a mask.
+
+    NaN fails every comparison, and min/max propagate it, so it is caught too.
+    """
+    if len(scores) == 0:
+        return None
+    if (scores.min() >= 0 and scores.max() <= 1 and decisions.max() <= p.DECISION_DECLINE
+            and (decisions.dtype.kind == "u" or decisions.min() >= 0)):
+        return None
+    with np.errstate(invalid="ignore"):
+        ok = (scores >= 0) & (scores <= 1) & (decisions >= 0) & (decisions <= p.DECISION_DECLINE)
+    return ~ok
 
 
 def write_stats_json(path: str, bridge: Bridge) -> None:

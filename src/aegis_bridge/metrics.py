@@ -16,7 +16,7 @@ import threading
 from wsgiref.simple_server import make_server
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler, make_wsgi_app
 
 from .protocol import REJECT_REASONS
@@ -34,6 +34,10 @@ _COUNTERS = (
     ("send_waits", "Times a VERDICT send had to wait for the verdict pipe."),
     ("batches", "Wake-ups that scored at least one TXN frame."),
     ("epochs_seen", "Distinct core epochs seen (core starts)."),
+    ("duplicates_skipped", "TXN records skipped, already answered by this incarnation in this core epoch."),
+    ("unscored", "Records answered unscored (the model failed on them) with the fail-safe decision."),
+    ("model_errors", "Exceptions the model raised (each call of a bisection that raised counts)."),
+    ("bad_scores", "Records whose model output the core would reject (NaN, outside [0, 1], decision above 2)."),
 )
 
 
@@ -45,6 +49,8 @@ class _StatsCollector:
         stats = self._bridge.stats
         for name, doc in _COUNTERS:
             yield CounterMetricFamily(f"aegis_bridge_{name}", doc, value=getattr(stats, name))
+        yield GaugeMetricFamily("aegis_bridge_read_serial", "Highest TXN frame serial of the current core epoch "
+                                "read and fully answered (what the HELLO reports).", value=stats.read_serial)
         bad = CounterMetricFamily("aegis_bridge_bad_frames", "Frames skipped, by reason.", labels=["reason"])
         # Every documented reason is exported, zero or not, so dashboards and
         # tests see the series before the first bad frame.

@@ -118,6 +118,9 @@ class LogisticModel:
         assert 0.0 <= self.review <= self.decline <= 1.0
         self.meta = meta or {}
         self.name = "numpy-logreg"
+        # Scores are 1 / (1 + exp(-z)) with z finite and clamped, so in (0, 1], and
+        # decisions come from decide(): the bridge need not check this model's output.
+        self.output_in_contract = True
         w = self.weights
         self._w_amount = w[0]
         self._w_foreign = w[8]
