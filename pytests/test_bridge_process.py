@@ -9,6 +9,9 @@ shows:
   `promtool check metrics`, and its counters equal the traffic sent.
 - With `--model` it serves a pickled scikit-learn model from the training
   script, and answers exactly what that model scores in-process.
+- Served the slow test model with poison records and `--unscored-decision
+  decline`, it answers those records unscored with that decision, the rest
+  normally, and its metrics and --stats-json count them.
 - The stop-before-send hook freezes it after receiving and before answering,
   so a kill there leaves frames unanswered, which a new incarnation answers.
 - It may start before the core, and it survives the core dying and a new
@@ -27,7 +30,7 @@ from aegis_bridge import protocol as p
 from aegis_fixtures.fake_core import FakeCore
 from aegis_fixtures.harness import PYTHON, REPO
 from aegis_fixtures.observe import promtool_check
-from aegis_fixtures.waiting import wait_for
+from aegis_fixtures.waiting import wait_for, wait_value
 
 pytestmark = pytest.mark.real
 
@@ -61,6 +64,8 @@ def test_signal_stops_cleanly_with_exit_code_0(harness, core, sig):
     (["--offload", "ipc:///tmp/a", "--verdicts", "ipc:///tmp/b", "--metrics-port", "70000"], "outside 0..65535"),
     (["--offload", "ipc:///tmp/a", "--verdicts", "ipc:///tmp/b", "--model", "/nonexistent.json"],
      "cannot read model weights"),
+    (["--offload", "ipc:///tmp/a", "--verdicts", "ipc:///tmp/b", "--unscored-decision", "deny"],
+     "'deny' is not one of approve, review, decline"),
 ])
 def test_bad_arguments_give_one_line_and_exit_code_2(args, message):
     r = subprocess.run([PYTHON, "-m", "aegis_bridge", *args], capture_output=True, text=True, timeout=30,
@@ -117,13 +122,39 @@ def test_serves_with_a_scikit_learn_model_from_the_training_script(harness, core
     assert np.array_equal(verdicts["score"], scores) and np.array_equal(verdicts["decision"], decisions)
 
 
+def test_poison_records_are_answered_unscored_with_the_configured_decision(harness, core):
+    pytest.importorskip("sklearn", reason="the bridge loads pickled models only where scikit-learn is installed")
+    from aegis_fixtures.slow_model import poison_mask, write_slow_model
+
+    every = 50
+    harness.use_test_model(write_slow_model(harness.dir, 0.0, poison_every=every))
+    stats = harness.dir / "stats.json"
+    bridge = harness.start_bridge(extra=["--unscored-decision", "decline", "--stats-json", stats])
+    txns = np.concatenate(core.send_txns(4000, per_frame=500))
+    core.wait_verdict_records(len(txns))
+    v = core.verdict_records()
+    poison = poison_mask(txns, every)
+    k = int(poison.sum())
+    assert k > 0 and np.array_equal(v["seq"], txns["seq"])
+    assert (v["flags"][poison] == p.FLAG_UNSCORED).all() and (v["decision"][poison] == p.DECISION_DECLINE).all()
+    assert (v["flags"][~poison] == 0).all() and not core.record_rejects
+    m = wait_value(lambda: (m := harness.bridge_metrics()).value("aegis_bridge_verdict_records_sent_total") == len(txns)
+                 and m, 30, "the bridge to count its verdicts")
+    assert m.value("aegis_bridge_unscored_total") == k and m.value("aegis_bridge_model_errors_total") >= k
+    assert m.value("aegis_bridge_records_scored_total") == len(txns) - k
+    bridge.signal(signal.SIGTERM)
+    assert bridge.wait(30) == 0
+    doc = json.loads(stats.read_text())
+    assert doc["unscored"] == k and doc["duplicates_skipped"] == 0 and doc["model_errors"] >= k
+
+
 def test_killed_between_receiving_and_sending_then_a_new_incarnation_answers(harness, core):
     first = harness.start_bridge(extra=["--hook-stop-before-send", 3])
     frames = core.make_frames(5 * 10, per_frame=10)
     for records in frames[:2]:
-        core.send_raw(p.encode_txns(core.epoch, records))
+        core.send_records(records)
         core.wait_verdict_records(sum(len(f) for f in frames[:2]) if records is frames[1] else 10)
-    core.send_raw(p.encode_txns(core.epoch, frames[2]))
+    core.send_records(frames[2])
     first.wait_stopped(60)  # received frame 3, has not answered it
     assert "hook: stopped before send, holding 1 frames, seqs 21..30" in first.log_text()
     first.kill()
@@ -134,7 +165,7 @@ def test_killed_between_receiving_and_sending_then_a_new_incarnation_answers(har
     assert second.incarnation != first.incarnation
     core.wait(lambda: any(h.incarnation == second.incarnation for h in core.hellos), 60, "the new incarnation's HELLO")
     for records in frames[2:]:  # what a core does on a new incarnation: resend the unverdicted
-        core.send_raw(p.encode_txns(core.epoch, records))
+        core.send_records(records)
     core.wait_verdict_records(50)
     late = core.verdict_frames[2:]
     assert sum(f.count for f in late) == 30 and {f.incarnation for f in late} == {second.incarnation}
