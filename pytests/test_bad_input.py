@@ -330,10 +330,10 @@ def test_core_counts_and_reports_a_peer_of_another_protocol_version(core, short_
     try:
         live.wait_line("out", "pid:")
         hello = bytearray(p.encode_hello(0, 12345))
-        hello[4] = 2  # protocol version 2
+        hello[4] = p.VERSION - 1  # a bridge of the previous protocol version
         push.connect(f"ipc://{d}/verdicts.sock")
         push.send(bytes(hello))
-        live.wait_line("err", "aegis-core: rejected 1 frame(s) of another protocol version (this core speaks v1)")
+        live.wait_line("err", f"aegis-core: rejected 1 frame(s) of another protocol version (this core speaks v{p.VERSION})")
     finally:
         push.close()
         ctx.term()

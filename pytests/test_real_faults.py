@@ -290,7 +290,7 @@ def test_transport_failpoints_while_traffic_flows(core_harness):
 
 # -- rogue input -------------------------------------------------------------
 
-def frame(type_, count, epoch, incarnation, body=b"", version=1, magic=p.MAGIC):
+def frame(type_, count, epoch, incarnation, body=b"", version=p.VERSION, magic=p.MAGIC):
     head = struct.pack("<IBBHQQ", magic, version, type_, count, epoch, incarnation)
     return head + struct.pack("<Q", xxhash.xxh64(head + body).intdigest()) + body
 
@@ -303,7 +303,7 @@ def test_rogue_frames_on_the_verdict_endpoint_are_counted_and_change_nothing(cor
     h.wait_core_metric("aegis_verdicts_total", lambda v: v >= 2_000)
     epoch, inc = h.core_epoch(), bridge.incarnation  # a rogue impersonating the live bridge
     good = p.encode_hello(epoch, inc)
-    seq1 = struct.pack("<QQfB3x", 1, 1, 0.5, 0)  # seq 1 is txn 1 and is verdicted by now
+    seq1 = struct.pack("<QQfBBH", 1, 1, 0.5, 0, 0, 0)  # seq 1 is txn 1 and is verdicted by now
     rogue = h.rogue_peer()
     sent = {
         "truncated": [good[:31]],
@@ -311,14 +311,14 @@ def test_rogue_frames_on_the_verdict_endpoint_are_counted_and_change_nothing(cor
         "bad_version": [frame(p.TYPE_HELLO, 0, epoch, inc, version=9)],
         "bad_type": [frame(7, 0, epoch, inc)],
         "bad_length": [frame(p.TYPE_VERDICT, 2, epoch, inc, seq1)],
-        "bad_checksum": [good[:24] + b"\0" * 8] * 2001,  # a flood
+        "bad_checksum": [good[:24] + b"\0" * 8 + good[32:]] * 2001,  # a flood
         "wrong_epoch": [frame(p.TYPE_VERDICT, 1, epoch ^ 1, inc, seq1)],
         "unexpected_type": [frame(p.TYPE_TXN, 0, epoch, 0)],
     }
     for frames in sent.values():
         for raw in frames:
             rogue.send(raw)
-    rogue.send(frame(p.TYPE_VERDICT, 1, epoch, inc, struct.pack("<QQfB3x", 2**60, 1, 0.5, 0)))  # unknown seq
+    rogue.send(frame(p.TYPE_VERDICT, 1, epoch, inc, struct.pack("<QQfBBH", 2**60, 1, 0.5, 0, 0, 0)))  # unknown seq
     rogue.send(frame(p.TYPE_VERDICT, 1, epoch, inc, seq1))  # a duplicate of a real verdict
     h.wait_core_metric("aegis_rejected_frames_total", lambda v: v >= 2001, reason="bad_checksum")
     rogue.send(b"\0" * (p.MAX_FRAME_BYTES + 1))  # libzmq drops the rogue's connection (ZMQ_MAXMSGSIZE)
