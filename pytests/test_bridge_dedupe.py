@@ -8,7 +8,9 @@ a duplicate verdict. Against the in-process FakeCore:
 - a frame resent later, alone or mixed with new records, is skipped record
   by record: each seq is answered once, in order, and the skipped records
   are counted (`duplicates_skipped`), never scored;
-- the same within one wake-up's batch (frames queued before the loop runs);
+- the same within one wake-up's batch (frames queued before the loop runs),
+  and records out of order there (a rewind's resends after newer records)
+  are each answered once;
 - a new core epoch forgets the table: seq 1 of the new core is answered;
 - two seqs sharing a table slot are both answered (a collision can only
   make a duplicate look new, never a new record look answered);
@@ -83,6 +85,25 @@ def test_duplicates_within_one_batch_are_answered_once(endpoint_dir):
         assert answered_seqs(core) == list(range(1, 301))
         assert r.stats.duplicates_skipped == len(a) + 10 + len(a)
         assert core.verdict_records()[-100:]["seq"].tolist() == c["seq"].tolist()
+        r.stop()
+    finally:
+        core.close()
+
+
+def test_records_out_of_order_in_one_batch_are_all_answered_once(endpoint_dir):
+    # A rewind resends old unanswered seqs after newer ones: not increasing, nothing seen.
+    core = FakeCore(endpoint_dir, send_hwm=1)
+    try:
+        r = RunningBridge(core, start=False)
+        a, b, c = core.make_frames(300, per_frame=100)
+        for records in (b, c, a):
+            core.send_records(records)
+        r.thread.start()
+        core.wait_verdict_records(300)
+        wait_counted(r, 300)
+        order = np.concatenate([b, c, a])["seq"].tolist()
+        assert answered_seqs(core) == order, "each seq once, in the order the records came"
+        assert r.stats.duplicates_skipped == 0 and r.stats.records_scored == 300
         r.stop()
     finally:
         core.close()

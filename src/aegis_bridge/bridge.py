@@ -540,12 +540,16 @@ class Bridge:
         increasing = n < 2 or bool((seq[1:] > seq[:-1]).all())
         if increasing and not seen.any():
             return None
-        first = np.zeros(len(seq), dtype=bool)
-        first[np.unique(seq, return_index=True)[1]] = True
-        keep = first & ~seen
-        skipped = len(seq) - int(np.count_nonzero(keep))
+        # Out of order (a resend among new records) or something seen: the
+        # first occurrence of each seq here is answered unless seen before.
+        first_here = np.zeros(n, dtype=bool)
+        first_here[np.unique(seq, return_index=True)[1]] = True
+        keep = first_here & ~seen
+        skipped = n - int(np.count_nonzero(keep))
+        assert 0 <= skipped <= n
+        if skipped == 0:
+            return None
         self.stats.duplicates_skipped += skipped
-        assert 0 < skipped <= len(seq) or increasing
         return keep
 
     def _chunk_records(self) -> int:
