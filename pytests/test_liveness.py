@@ -14,7 +14,8 @@ seconds in block mode, and check liveness the way safety is checked:
 - one bridge SIGKILL a third of the way in, restarted at once: nothing lost;
   records resent at most RESEND_SLACK times what was outstanding at the kill
   (the core's in-flight gauge, read from a scrape taken right after the
-  exporter refreshed, just before the kill), plus one frame; duplicate
+  exporter refreshed, just before the kill), plus one frame
+  (aegis_fixtures.liveness holds the constants, shared with chaos runs); duplicate
   verdicts at most what was outstanding; the same goodput.
 
 A core that resends whole windows to a bridge that is merely slow fails
@@ -30,9 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from aegis_fixtures.observe import try_scrape
+from aegis_fixtures.liveness import DEFAULT_BATCH_MAX, GOODPUT_SHARE, FaultLedger
 from aegis_fixtures.slow_model import measure_capacity, write_slow_model
-from aegis_fixtures.waiting import wait_value
 
 pytestmark = pytest.mark.real
 
@@ -40,9 +40,6 @@ REPO = Path(__file__).resolve().parent.parent
 COST_S = 100e-6          # per record: a mid-range real model
 LOAD = 0.5               # offered rate as a share of the model's own capacity
 LOAD_S = 4.5             # seconds of offered load
-GOODPUT_SHARE = 0.95     # verdicts/s over the run, as a share of the offered rate
-RESEND_SLACK = 1.1       # resent records per record outstanding at a kill
-DEFAULT_BATCH_MAX = 1024  # aegis-core's --batch-max: records per TXN frame
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +75,6 @@ def start_run(h, model, count: int, rate: int):
     # The drain may take as long as the load itself: a run that keeps up needs milliseconds.
     h.start_core(mode="block", count=count, rate=rate, extra=["--drain-timeout", f"{int(LOAD_S * 1000)}ms"])
     h.start_bridge()
-
-
-def fresh_core_metrics(h, timeout_s: float):
-    """A scrape taken just after the core's exporter refreshed (every 200 ms), so it is milliseconds old."""
-    before = h.core_metrics().text
-    return wait_value(lambda: (m := try_scrape(h.core_metrics_port)) and m.text != before and m,
-                      timeout_s, "the core's metrics to refresh")
 
 
 def figures(s: dict, rate: int, capacity: float, **extra) -> str:
@@ -132,19 +122,21 @@ def test_a_bridge_killed_under_a_slow_model_costs_only_what_it_held(core_harness
     rerun = rerun_command("test_a_bridge_killed_under_a_slow_model_costs_only_what_it_held")
     start_run(h, model, count, rate)
     h.wait_core_metric("aegis_verdicts_total", lambda v: v >= count // 3, timeout_s=LOAD_S * 4 + 30)
-    m = fresh_core_metrics(h, 10)
+    m = h.fresh_core_metrics()
     outstanding = int(m.value("aegis_in_flight", 0.0))  # accepted, no verdict: sent-unverdicted at most
     verdicts_at_kill = int(m.value("aegis_verdicts_total", 0.0))
     h.restart_bridge()
     rc = h.wait_core_exit(LOAD_S * 4 + 60)
     s = h.summary()
     batch_max = s.get("config", {}).get("batch_max", DEFAULT_BATCH_MAX)
-    resend_bound = int(RESEND_SLACK * outstanding) + batch_max
+    faults = FaultLedger()
+    faults.kill(outstanding)
+    resend_bound = faults.resend_bound(batch_max)  # RESEND_SLACK x outstanding + one frame
     about = figures(s, rate, capacity, outstanding_at_kill=outstanding, verdicts_at_kill=verdicts_at_kill,
                     resend_bound=resend_bound)
     assert s["retransmits"] <= resend_bound, \
-        (f"resent {s['retransmits']} records for one kill; bound {RESEND_SLACK} x {outstanding} outstanding "
-         f"+ {batch_max} (one frame) = {resend_bound}: {about}\nrerun: {rerun}")
+        (f"resent {s['retransmits']} records for one kill; bound {resend_bound} ({outstanding} outstanding "
+         f"with slack, + {batch_max}, one frame): {about}\nrerun: {rerun}")
     assert s["duplicate_verdicts"] <= outstanding, \
         (f"{s['duplicate_verdicts']} duplicate verdicts, more than the {outstanding} outstanding at the kill: "
          f"{about}\nrerun: {rerun}")
