@@ -5,6 +5,8 @@ core, for a wall-clock budget, with the accounting checked all along.
 
     /usr/bin/python3 scripts/real_chaos.py --budget 60s --out chaos-out/real
     /usr/bin/python3 scripts/real_chaos.py --budget 2m --seed 1234      # the same fault schedule again
+    /usr/bin/python3 scripts/real_chaos.py --budget 5m --model-cost 100us --load 0.5   # a realistic model
+    /usr/bin/python3 scripts/real_chaos.py --soak                       # >= 100 kills and 50 stalls, slow model
 
 The run is a sequence of epochs. Each epoch starts one aegis-core (mode
 alternating block/drop, rate and ring size from the seed) and a bridge, then
@@ -19,6 +21,18 @@ each epoch every fault is healed, verdicts must flow again (liveness), the core
 is SIGTERMed and its summary and ledger must account for every transaction
 exactly (block mode: lost == 0). The fault and check logic is
 fixtures/aegis_fixtures/chaos.py, shared with the Hypothesis chaos test.
+Each epoch also checks liveness (fixtures/aegis_fixtures/liveness.py):
+resent records within what the faults left outstanding (the core's
+in-flight gauge read just before each fault, with slack), duplicate
+verdicts within what was outstanding at the kills, and, in block mode with
+--model-cost, goodput against the offered rate and the outages.
+
+--model-cost D serves the slow test model (fixtures/aegis_fixtures/slow_model.py,
+D of CPU per record) from every bridge and offers --load of its capacity,
+measured alone at start. --soak runs block-mode epochs with that model
+(100us and 0.5 unless given) and only bridge kills and stalls, until at
+least --soak-kills kills and --soak-stalls stalls were injected, within the
+budget (default 30m); not reaching them is a failure too.
 
 A sampler scrapes the core's Prometheus endpoint every 250 ms. The timeline
 (verdict rate, ring depth, in-flight, each fault) goes to timeline.json and is
@@ -58,6 +72,10 @@ from aegis_fixtures.processes import orphans  # noqa: E402
 SAMPLE_S = 0.25          # the core's exporter refreshes every 200 ms
 MIN_EPOCH_S = 6.0        # shorter epochs are all start-up and drain
 EPOCH_TAIL_S = 10.0      # heal + liveness + SIGTERM drain, typically 1-5 s
+SOAK_EPOCH_S = 60.0      # a soak's epochs: each core's summary is checked at least this often
+SOAK_DEFAULT_BUDGET = "30m"
+SOAK_DEFAULT_COST = "100us"
+SOAK_DEFAULT_LOAD = 0.5
 
 
 def parse_budget(text: str) -> float:
@@ -117,6 +135,7 @@ class Sampler(threading.Thread):
                 "offered": m.value("aegis_offered_total", 0.0), "verdicts": m.value("aegis_verdicts_total", 0.0),
                 "expired": m.value("aegis_expired_total", 0.0), "dropped": dropped,
                 "retransmits": m.value("aegis_retransmits_total", 0.0),
+                "duplicate_verdicts": m.value("aegis_duplicate_verdicts_total", 0.0),
                 "ring_depth": m.value("aegis_ring_depth", 0.0), "in_flight": m.value("aegis_in_flight", 0.0),
             })
 
@@ -132,6 +151,8 @@ class RealChaos:
         self.failure: str | None = None
         self.epoch_results: list[dict] = []
         self.out = Path(args.out)
+        self.model_path: Path | None = None
+        self.model_capacity: float | None = None  # records/s, the slow model alone
 
     # -- faults --------------------------------------------------------
 
@@ -168,9 +189,16 @@ class RealChaos:
 
     # -- epochs --------------------------------------------------------
 
+    def soak_done(self) -> bool:
+        return (self.tally["bridge SIGKILLs"] >= self.args.soak_kills
+                and self.tally["bridge SIGSTOPs"] >= self.args.soak_stalls)
+
     def epoch(self, n: int, deadline: float, core_bin: Path, core_reason: str) -> None:
-        mode = ("block", "drop")[(n - 1) % 2]  # both modes, every run of two epochs or more
+        # Both modes, every run of two epochs or more; a soak counts losses, so block mode only.
+        mode = "block" if self.args.soak else ("block", "drop")[(n - 1) % 2]
         rate = self.rng.choice([5_000, 10_000, 20_000, 40_000])
+        if self.model_capacity is not None:
+            rate = int(self.args.load * self.model_capacity)  # drawn above all the same: the schedule stays aligned
         capacity = self.rng.choice([1024, 4096])
         retransmit_ms = self.rng.choice([200, 500])
         # Drop mode may expire payments: a TTL shorter than the stalls and
@@ -180,8 +208,11 @@ class RealChaos:
         # budget runs two epochs: one in each mode.
         cap = max(MIN_EPOCH_S, (self.args.budget - 2 * EPOCH_TAIL_S) / 2)
         length = min(self.rng.uniform(8, 25), cap, deadline - time.monotonic() - EPOCH_TAIL_S)
+        if self.args.soak:
+            length = min(SOAK_EPOCH_S, deadline - time.monotonic() - EPOCH_TAIL_S)
         h = Harness(self.root.new_test_dir(), core_bin, core_reason)
-        world = ChaosWorld(h, self.tally)
+        world = ChaosWorld(h, self.tally, check_liveness=True, model_path=self.model_path,
+                           capacity_per_s=self.model_capacity)
         info = {"epoch": n, "mode": mode, "rate": rate, "capacity": capacity, "retransmit_ms": retransmit_ms,
                 "ttl_ms": ttl_ms,
                 "start": self.timeline.now()}
@@ -194,8 +225,11 @@ class RealChaos:
                         ttl=f"{ttl_ms}ms" if ttl_ms else None)
             self.sampler.port, self.sampler.epoch = h.core_metrics_port, n
             end = time.monotonic() + max(length, 1.0)
-            while time.monotonic() < end:
-                kind = self.rng.choices(("crash", "stall", "failpoint", "calm"), weights=(3, 3, 3, 1))[0]
+            while time.monotonic() < end and not (self.args.soak and self.soak_done()):
+                if self.args.soak:
+                    kind = self.rng.choices(("crash", "stall"), weights=(2, 1))[0]
+                else:
+                    kind = self.rng.choices(("crash", "stall", "failpoint", "calm"), weights=(3, 3, 3, 1))[0]
                 if kind == "crash":
                     self.crash(world)
                 elif kind == "stall":
@@ -209,15 +243,20 @@ class RealChaos:
             world.finish()
             heal["end"] = self.timeline.now()
             s = h.summary()
+            live = world.liveness_results[-1]
             info.update(end=self.timeline.now(), offered=s["offered"], verdicts=s["verdicts"], expired=s["expired"],
                         dropped=sum(s["dropped"].values()), lost=s["lost"], late_verdicts=s["late_verdicts"],
-                        retransmits=s["retransmits"],
-                        bridge_incarnations=s["bridge_incarnations"], result="pass")
+                        retransmits=s["retransmits"], duplicate_verdicts=s["duplicate_verdicts"],
+                        bridge_incarnations=s["bridge_incarnations"], liveness=live, result="pass")
             print(f"  epoch {n} ok: offered {s['offered']} = verdicts {s['verdicts']} + expired {s['expired']} + "
                   f"dropped {sum(s['dropped'].values())}; lost {s['lost']}; late verdicts {s['late_verdicts']}; "
-                  f"retransmits {s['retransmits']}; "
                   f"{s['bridge_incarnations']} bridge incarnations; heal, drain and exact checks took "
                   f"{heal['end'] - heal['t']:.1f}s", flush=True)
+            print(f"    liveness ok: resent {live['retransmits']} (bound {live['resend_bound']}), duplicate verdicts "
+                  f"{live['duplicate_verdicts']} (bound {live['duplicate_bound']}) after {live['kills']} kills, "
+                  f"{live['stalls']} stalls, {live['failpoints']} failpoint bursts, {live['outage_s']}s of outage"
+                  + (f"; goodput {live['goodput_per_s']}/s (floor {live['goodput_floor_per_s']}/s, offered "
+                     f"{live['offered_per_s']}/s)" if "goodput_per_s" in live else ""), flush=True)
         except BaseException as e:
             info.update(end=self.timeline.now(), result="FAIL")
             if isinstance(e, KeyboardInterrupt):
@@ -233,6 +272,19 @@ class RealChaos:
             self.sampler.port = None
             h.teardown()
             self.epoch_results.append(info)
+
+    def prepare_model(self) -> None:
+        """Writes the slow test model and measures its capacity alone, before any process starts."""
+        from aegis_fixtures.slow_model import measure_capacity, write_slow_model
+
+        model_dir = self.root.path / "model"
+        model_dir.mkdir()
+        self.model_path = write_slow_model(model_dir, self.args.model_cost)
+        self.model_capacity = measure_capacity(self.model_path)
+        rate = int(self.args.load * self.model_capacity)
+        print(f"slow test model: {self.args.model_cost * 1e6:g} us/record, capacity {self.model_capacity:.0f} "
+              f"records/s alone; offering {self.args.load:g} of it: {rate}/s", flush=True)
+        self.tally["model capacity per s"] = int(self.model_capacity)
 
     def keep_logs(self, h: Harness, n: int) -> None:
         logs = self.out / f"epoch-{n}-logs"
@@ -251,12 +303,16 @@ class RealChaos:
         budget = self.args.budget
         print(f"real chaos: seed {self.args.seed}, budget {budget:.0f}s, aegis-core {core_bin}, out {self.out}",
               flush=True)
+        if self.args.model_cost is not None:
+            self.prepare_model()
         start = time.monotonic()
         deadline = start + budget
         self.sampler.start()
         n = 0
         try:
             while self.failure is None and (n == 0 or deadline - time.monotonic() >= MIN_EPOCH_S + EPOCH_TAIL_S):
+                if self.args.soak and self.soak_done():
+                    break
                 n += 1
                 self.epoch(n, max(deadline, time.monotonic() + MIN_EPOCH_S + EPOCH_TAIL_S), core_bin, reason)
         except KeyboardInterrupt:
@@ -268,6 +324,10 @@ class RealChaos:
             self.root.remove()
             if leftover and self.failure is None:
                 self.failure = f"processes outlived their epoch: {leftover}"
+            if self.args.soak and self.failure is None and not self.soak_done():
+                self.failure = (f"soak incomplete: {self.tally['bridge SIGKILLs']} kills and "
+                                f"{self.tally['bridge SIGSTOPs']} stalls within the {budget:.0f}s budget, "
+                                f"{self.args.soak_kills} and {self.args.soak_stalls} wanted (raise --budget)")
         elapsed = time.monotonic() - start
         self.write(elapsed)
         self.print_summary(elapsed)
@@ -277,6 +337,10 @@ class RealChaos:
 
     def replay_line(self) -> str:
         cmd = f"/usr/bin/python3 scripts/real_chaos.py --seed {self.args.seed} --budget {self.args.budget:g}s"
+        if self.args.soak:
+            cmd += f" --soak --soak-kills {self.args.soak_kills} --soak-stalls {self.args.soak_stalls}"
+        if self.args.model_cost is not None:
+            cmd += f" --model-cost {self.args.model_cost * 1e6:g}us --load {self.args.load:g}"
         if self.args.core_bin:
             cmd += f" --core-bin {self.args.core_bin}"
         return cmd
@@ -289,6 +353,12 @@ class RealChaos:
             "epochs": self.epoch_results, "faults_injected": dict(faults), "tally": dict(self.tally),
             "invariant_checks": self.tally["invariant checks"], "summaries_checked": self.tally["summaries checked"],
             "transactions_accounted": self.tally["transactions accounted"], "replay": self.replay_line(),
+            "liveness_checks": self.tally["liveness checks"],
+            "model": None if self.model_path is None else {
+                "cost_us": self.args.model_cost * 1e6, "capacity_per_s": self.model_capacity, "load": self.args.load},
+            "soak": None if not self.args.soak else {
+                "kills_wanted": self.args.soak_kills, "stalls_wanted": self.args.soak_stalls,
+                "kills": self.tally["bridge SIGKILLs"], "stalls": self.tally["bridge SIGSTOPs"]},
             "timeline_png": str(self.out / "timeline.png"),
         }
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -309,7 +379,19 @@ class RealChaos:
               f"{sum(fiu.values())} failpoint bursts {dict(sorted(fiu.items()))}")
         print(f"  checked: {t['invariant checks']} invariant checks on live metrics, "
               f"{t['summaries checked']} summaries + ledgers exactly (identity; block mode lost == 0), "
-              f"{t['transactions accounted']} transactions accounted for")
+              f"{t['transactions accounted']} transactions accounted for, "
+              f"{t['liveness checks']} epochs within the liveness bounds (resends, duplicate verdicts"
+              f"{', goodput' if self.model_path is not None else ''})")
+        if self.model_path is not None:
+            print(f"  model: slow test model {self.args.model_cost * 1e6:g} us/record, capacity "
+                  f"{self.model_capacity:.0f}/s alone, offered {self.args.load:g} of it")
+        resent = sum(e.get("retransmits", 0) for e in self.epoch_results)
+        dups = sum(e.get("duplicate_verdicts", 0) for e in self.epoch_results)
+        print(f"  liveness: {resent} records resent and {dups} duplicate verdicts in all "
+              f"(bounds per epoch in summary.json)")
+        if self.args.soak:
+            print(f"  soak: {t['bridge SIGKILLs']} bridge SIGKILLs (wanted {self.args.soak_kills}) and "
+                  f"{t['bridge SIGSTOPs']} stalls (wanted {self.args.soak_stalls})")
         print(f"  timeline: {self.out / 'timeline.png'} (data: {self.out / 'timeline.json'}, counts: {self.out / 'summary.json'})")
         print("  result: PASS" if self.failure is None else f"  result: FAIL: {self.failure}")
         print(f"  replay (same fault schedule): {self.replay_line()}")
@@ -327,7 +409,7 @@ def render_png(tl: Timeline, path: Path, title: str) -> None:
     # Rates from consecutive samples of one core (counters restart with each epoch's core).
     for epoch in sorted({s["epoch"] for s in tl.samples}):
         ss = [s for s in tl.samples if s["epoch"] == epoch]
-        ts, vr, orate = [], [], []
+        ts, vr, orate, rr = [], [], [], []
         for a, b in zip(ss, ss[1:]):
             dt = b["t"] - a["t"]
             if dt <= 0:
@@ -335,9 +417,12 @@ def render_png(tl: Timeline, path: Path, title: str) -> None:
             ts.append(b["t"])
             vr.append((b["verdicts"] - a["verdicts"]) / dt)
             orate.append((b["offered"] - a["offered"]) / dt)
+            rr.append((b["retransmits"] - a["retransmits"]) / dt)
         first = epoch == min(s["epoch"] for s in tl.samples)
         top.plot(ts, orate, color="0.6", lw=1, label="offered/s" if first else None)
         top.plot(ts, vr, color="tab:blue", lw=1.5, label="verdicts/s" if first else None)
+        # Resends are load: a storm shows here as a red band far above the offered rate.
+        top.plot(ts, rr, color="tab:red", lw=1, ls="--", label="resent/s" if first else None)
         bottom.plot([s["t"] for s in ss], [s["ring_depth"] for s in ss], color="tab:green", lw=1.3,
                     label="ring depth" if first else None)
         bottom.plot([s["t"] for s in ss], [s["in_flight"] for s in ss], color="tab:red", lw=1, ls="--",
@@ -357,7 +442,7 @@ def render_png(tl: Timeline, path: Path, title: str) -> None:
     for e in tl.epochs:
         for ax in (top, bottom):
             ax.axvline(e["start"], color="0.3", lw=1, ls="--")
-        top.annotate(f"epoch {e['epoch']}: {e['mode']} {e['rate'] // 1000}k/s ring {e['capacity']}",
+        top.annotate(f"epoch {e['epoch']}: {e['mode']} {e['rate'] / 1000:g}k/s ring {e['capacity']}",
                      (e["start"], 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),
                      textcoords="offset points", fontsize=8, color="0.2")
     top.set_ylabel("transactions / s")
@@ -380,14 +465,58 @@ def render_png(tl: Timeline, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def model_cost(text: str) -> float:
+    from aegis_fixtures.slow_model import parse_cost
+
+    seconds = parse_cost(text)
+    if seconds > 0.1:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most 100ms per record")
+    return seconds
+
+
+def load_share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 1]: a share of the model's capacity")
+    return value
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--budget", type=parse_budget, default=parse_budget("60s"), help="wall-clock budget, e.g. 60s, 2m")
+    ap.add_argument("--budget", type=parse_budget, default=None,
+                    help=f"wall-clock budget, e.g. 60s, 2m (default 60s; {SOAK_DEFAULT_BUDGET} with --soak)")
     ap.add_argument("--seed", type=int, default=None, help="fault-schedule seed (default: random, printed)")
     ap.add_argument("--out", default="chaos-out/real", help="directory for timeline.png, timeline.json, summary.json")
     ap.add_argument("--core-bin", default=None, help="aegis-core to run (default: $AEGIS_CORE_BIN, build/release, build/*)")
+    ap.add_argument("--model-cost", type=model_cost, default=None, metavar="D",
+                    help="serve the slow test model costing D per record (e.g. 100us) and offer --load of its "
+                         "capacity (needs scikit-learn, which loads pickled models)")
+    ap.add_argument("--load", type=load_share, default=None,
+                    help=f"offered rate as a share of the slow model's capacity, 0..1 (default {SOAK_DEFAULT_LOAD})")
+    ap.add_argument("--soak", action="store_true",
+                    help="block mode, kills and stalls only, until --soak-kills and --soak-stalls are reached "
+                         f"(slow model {SOAK_DEFAULT_COST} at {SOAK_DEFAULT_LOAD} unless given)")
+    ap.add_argument("--soak-kills", type=int, default=100, metavar="N", help="bridge SIGKILLs a soak needs (100)")
+    ap.add_argument("--soak-stalls", type=int, default=50, metavar="N", help="bridge stalls a soak needs (50)")
     args = ap.parse_args(argv)
+    if args.load is not None and args.model_cost is None and not args.soak:
+        ap.error("--load needs --model-cost (a share of the slow model's capacity)")
+    if args.soak and args.model_cost is None:
+        args.model_cost = model_cost(SOAK_DEFAULT_COST)
+    if args.load is None:
+        args.load = SOAK_DEFAULT_LOAD
+    if args.budget is None:
+        args.budget = parse_budget(SOAK_DEFAULT_BUDGET if args.soak else "60s")
+    if args.model_cost is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("sklearn") is None:
+            ap.error("--model-cost: the bridge loads pickled models only where scikit-learn is installed "
+                     "(Debian: python3-sklearn)")
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 1 << 32)
     if args.core_bin:
