@@ -286,9 +286,11 @@ class Bridge:
                         self._drain_wake_pipe()
                 if self._stop:
                     break
+            # Before serving: a HELLO due at a (re)connection announces this
+            # incarnation ahead of its first verdicts, however long they take.
+            self._heartbeat_if_due()
             if pending:
                 pending = self._serve_batch()
-            self._heartbeat_if_due()
         return self.stats
 
     def close(self) -> None:
