@@ -202,7 +202,7 @@ std::vector<double> run_ring(const tsc_timer& timer, int samples) {
   });
   std::uint64_t full = 0;
   auto ns = time_calls(timer, samples, [&](std::uint64_t id) {
-    if (ring.try_push(aegis::offload_entry{make_txn(id), static_cast<aegis::ns_t>(id), aegis::offload_entry::state::live}) !=
+    if (ring.try_push(aegis::offload_entry{make_txn(id), static_cast<aegis::ns_t>(id), 0, 0, 0, aegis::offload_entry::state::live}) !=
         aegis::push_status::accepted) {
       ++full;
     }

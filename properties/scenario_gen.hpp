@@ -63,7 +63,7 @@ inline rc::Gen<sim::fault_event> gen_fault_event(std::int64_t earliest_ms, std::
     using sim::fault_kind;
     const auto kind = *full(rc::gen::element(fault_kind::crash, fault_kind::crash, fault_kind::stall, fault_kind::stall,
                                         fault_kind::slow, fault_kind::clog_offload, fault_kind::clog_verdict,
-                                        fault_kind::clock));
+                                        fault_kind::clock, fault_kind::twin));
     // Early faults (before the first HELLO lands) matter for the first
     // incarnation, which the core does not rewind for: half the times are
     // drawn from the first 40 ms.
@@ -89,6 +89,7 @@ inline rc::Gen<sim::fault_event> gen_fault_event(std::int64_t earliest_ms, std::
         e.arg = *full(rc::gen::inRange<std::int64_t>(1, 200)) * 1'000'000;
         break;
       case fault_kind::clock: e.duration_ns = *full(rc::gen::inRange<std::int64_t>(1, 100)) * 1'000'000; break;
+      case fault_kind::twin: e.duration_ns = *full(rc::gen::inRange<std::int64_t>(10, 600)) * 1'000'000; break;
     }
     return e;
   });

@@ -7,8 +7,8 @@
 namespace aegis::sim {
 
 bridge_model::bridge_model(sim::world& w, network& net, bridge_model_config config)
-    : world_(w), net_(net), config_(std::move(config)), process_(w.add_process("bridge")),
-      env_(std::make_unique<sim_env>(w, net, process_)), rng_(w.stream("bridge")) {
+    : world_(w), net_(net), config_(std::move(config)), process_(w.add_process(config_.name)),
+      env_(std::make_unique<sim_env>(w, net, process_)), rng_(w.stream(config_.name)) {
   AEGIS_ASSERT(!config_.offload_endpoint.empty() && !config_.verdict_endpoint.empty(), "the bridge needs endpoints");
   AEGIS_ASSERT(config_.batch_max >= 1 && config_.heartbeat_ns > 0, "batch_max >= 1 and a positive heartbeat");
   // Not running until start(): the process exists (ids are stable) but is dead.
@@ -101,6 +101,17 @@ verdict_record bridge_model::score(const txn_record& r) {
   return v;
 }
 
+verdict_record bridge_model::verdict_for(const txn_record& r, std::uint32_t poison_ppm) {
+  if (!poisoned(r.t.txn_id, poison_ppm)) return score(r);
+  verdict_record v;
+  v.seq = r.seq;
+  v.txn_id = r.t.txn_id;
+  v.score = 0.0f;
+  v.decision = unscored_decision;
+  v.flags = verdict_flag_unscored;
+  return v;
+}
+
 bool bridge_model::poisoned(std::uint64_t txn_id, std::uint32_t poison_ppm) noexcept {
   if (poison_ppm == 0) return false;
   return xxh64_of_u64(txn_id, 0x9015) % 1'000'000 < poison_ppm;
@@ -127,7 +138,7 @@ bool bridge_model::send_verdicts(sim_env::socket& push, frame_writer& writer, st
   // The same bytes as encode_verdict_frame, built in the loop's reusable buffer.
   writer.begin(frame_type::verdict, epoch, incarnation);
   writer.reserve_records(records.size());
-  for (const txn_record& r : records) writer.add_verdict(score(r));
+  for (const txn_record& r : records) writer.add_verdict(verdict_for(r, config_.poison_ppm));
   const std::span<const std::byte> raw = writer.finish();
   bool waited = false;
   for (;;) {
@@ -158,8 +169,17 @@ void bridge_model::loop(std::uint64_t incarnation) {
   pull.connect(config_.offload_endpoint);
   push.connect(config_.verdict_endpoint);
 
+  // Per incarnation, per core epoch: which seqs were read (to skip a resend
+  // of one already answered) and the highest TXN serial read and answered.
+  std::vector<std::uint64_t> seen(dedupe_slots, 0);
+  std::uint64_t seen_epoch = 0;
+  std::uint64_t read_serial = 0;
+  std::uint64_t answered = 0;
+  std::uint64_t duplicates = 0;
   auto send_hello = [&] {
-    const std::vector<std::byte> raw = encode_hello_frame(last_epoch_, incarnation);
+    const hello_record status{last_epoch_ == seen_epoch ? read_serial : 0,
+                              static_cast<std::uint32_t>(config_.heartbeat_ns / 1'000'000), 0, answered, duplicates};
+    const std::vector<std::byte> raw = encode_hello_frame(last_epoch_, incarnation, status);
     if (push.send(raw) == send_result::ok) {
       ++stats_.hellos_sent;
       world_.record(event_kind::hello, 0, static_cast<std::int64_t>(incarnation));
@@ -173,7 +193,8 @@ void bridge_model::loop(std::uint64_t incarnation) {
   // Reused across wake-ups (the loop allocates only while they grow).
   std::vector<std::byte> buf;
   std::vector<txn_record> records;                            // This wake-up's records, frame after frame.
-  std::vector<std::pair<std::uint64_t, std::size_t>> frames;  // (epoch, records in the frame)
+  std::vector<std::pair<std::uint64_t, std::size_t>> frames;  // (epoch, records to answer in the frame)
+  std::uint64_t batch_serial = 0;  // Highest serial of the current epoch in this batch.
   decoded_frame frame;
   frame_writer verdict_writer;
   for (;;) {
@@ -182,6 +203,7 @@ void bridge_model::loop(std::uint64_t incarnation) {
       // Take what is queued, never wait to fill a batch.
       records.clear();
       frames.clear();
+      batch_serial = 0;
       for (std::size_t i = 0; i < config_.batch_max; ++i) {
         if (pull.recv(buf) != recv_result::ok) break;
         ++stats_.frames_received;
@@ -195,8 +217,30 @@ void bridge_model::loop(std::uint64_t incarnation) {
         world_.record(event_kind::batch_received, recs.empty() ? 0 : recs.front().seq,
                       static_cast<std::int64_t>(recs.size()));
         if (observer_) observer_(incarnation, recs);
-        frames.emplace_back(frame.header.epoch, recs.size());
+        if (frame.header.epoch != seen_epoch) {
+          // A new core: its seqs start again, so the table is forgotten.
+          std::fill(seen.begin(), seen.end(), 0);
+          seen_epoch = frame.header.epoch;
+          read_serial = 0;
+        }
+        // Skip what this incarnation already read in this epoch: its answer
+        // is on the way (frames between live processes are not lost).
+        std::size_t kept = first;
+        for (std::size_t i = first; i < records.size(); ++i) {
+          std::uint64_t& slot = seen[records[i].seq & (dedupe_slots - 1)];
+          if (slot == records[i].seq) {
+            ++duplicates;
+            ++stats_.duplicates_skipped;
+            continue;
+          }
+          slot = records[i].seq;
+          records[kept++] = records[i];
+        }
+        records.resize(kept);
+        batch_serial = std::max(batch_serial, frame.header.incarnation);  // A TXN frame's serial.
+        if (kept != first) frames.emplace_back(frame.header.epoch, kept - first);
       }
+      if (frames.empty() && batch_serial > read_serial) read_serial = batch_serial;  // Only duplicates.
       if (!frames.empty()) {
         stats_.records_scored += records.size();
         // Scoring happens between receiving and sending: a crash in this
@@ -206,24 +250,18 @@ void bridge_model::loop(std::uint64_t incarnation) {
         scoring_ = false;
         const std::uint32_t poison = config_.poison_ppm;
         if (std::any_of(records.begin(), records.end(), [poison](const txn_record& r) { return poisoned(r.t.txn_id, poison); })) {
-          // The model raised on this batch. The bridge has no answer for a
-          // failing model: the exception ends the process, and its
-          // supervisor (systemd, Kubernetes) starts a new one a little later.
+          // The model raised on this batch: the bridge isolates the failing
+          // records and answers them `unscored` with its fail-safe decision
+          // (send_verdicts), the others as usual.
           ++stats_.model_errors;
-          ++stats_.poison_deaths;
-          world_.at(world_.now_ns(), [this] {
-            crash();
-            world_.at(world_.now_ns() + config_.supervisor_restart_ns, [this] {
-              if (!alive()) start();
-            });
-          });
-          for (;;) env_->sleep_until_ns(env_->now_ns() + 1'000'000'000);  // The crash unwinds this fiber.
         }
         std::size_t at = 0;
         for (const auto& [epoch, n] : frames) {
           send_verdicts(push, verdict_writer, epoch, incarnation, std::span<const txn_record>(records).subspan(at, n));
           at += n;
         }
+        answered += records.size();
+        if (batch_serial > read_serial) read_serial = batch_serial;
       }
     }
     const ns_t now = env_->now_ns();

@@ -12,13 +12,17 @@
 //   bridge.slow(10, until_ns);           // scoring 10x slower until then
 //
 // The loop, as bridge.py's Bridge.run:
-//   HELLO(last epoch seen, incarnation); every heartbeat another HELLO (dropped
-//   if the pipe is full); wait for TXN frames until the next heartbeat; take
-//   every queued frame (up to batch_max) without waiting to fill a batch;
-//   decode, count bad ones and skip them; score all records (a seeded delay
-//   per batch and per record); answer each TXN frame with one VERDICT frame
-//   of the same count, order and epoch; a verdict send that would block waits
-//   for room (polls every millisecond) as the Python bridge waits on POLLOUT.
+//   HELLO(last epoch seen, incarnation, status: read serial, heartbeat,
+//   answered, duplicates); every heartbeat another HELLO (dropped if the pipe
+//   is full); wait for TXN frames until the next heartbeat; take every
+//   queued frame (up to batch_max) without waiting to fill a batch; decode,
+//   count bad ones and skip them; skip records this incarnation already read
+//   in this core epoch (a resend: its answer is on the way); score the rest
+//   (the world's service time: a per-batch and a per-record cost with a
+//   heavy tail); answer each TXN frame's new records with one VERDICT frame,
+//   same order and epoch, a poisoned record `unscored` with the fail-safe
+//   decision; a verdict send that would block waits for room (polls every
+//   millisecond) as the Python bridge waits on POLLOUT.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +44,7 @@ namespace aegis::sim {
 struct bridge_model_config {
   std::string offload_endpoint;           ///< Where the core's PUSH binds.
   std::string verdict_endpoint;           ///< Where the core's PULL binds.
+  std::string name = "bridge";            ///< Process name and random stream (a second bridge needs its own).
   std::size_t batch_max = 64;             ///< Frames taken per wake-up at most.
   ns_t heartbeat_ns = 200'000'000;        ///< HELLO interval.
   int recv_hwm = 1000;                    ///< PULL RCVHWM.
@@ -48,7 +53,6 @@ struct bridge_model_config {
   ns_t score_batch_ns = 40'000;           ///< Scoring cost per batch (numpy call overhead).
   ns_t score_record_ns = 400;             ///< Scoring cost per record (the shipped model; scenarios draw 200 ns-1 ms).
   std::uint32_t poison_ppm = 0;           ///< Share of transactions the model fails on (by txn id), ppm.
-  ns_t supervisor_restart_ns = 100'000'000;  ///< A bridge that died on its own is restarted this much later.
   ns_t send_poll_ns = 1'000'000;          ///< Retry interval of a verdict send at the HWM.
 };
 
@@ -63,8 +67,8 @@ struct bridge_model_stats {
   std::uint64_t records_scored = 0;       ///< TXN records scored.
   std::uint64_t verdict_frames_sent = 0;  ///< VERDICT frames queued.
   std::uint64_t send_waits = 0;           ///< Verdict sends that had to wait for room.
-  std::uint64_t model_errors = 0;         ///< Batches on which the model failed (raised).
-  std::uint64_t poison_deaths = 0;        ///< Incarnations that died of a model failure.
+  std::uint64_t model_errors = 0;         ///< Batches on which the model failed on some record.
+  std::uint64_t duplicates_skipped = 0;   ///< TXN records skipped: this incarnation had read them already.
 };
 
 class bridge_model {
@@ -117,6 +121,16 @@ class bridge_model {
   /// The verdict the model gives a record: a deterministic function of the
   /// transaction, so two runs of a seed score alike.
   static verdict_record score(const txn_record& r);
+
+  /// The record the bridge answers: score() or, for a poisoned
+  /// transaction, an `unscored` verdict with the fail-safe decision.
+  static verdict_record verdict_for(const txn_record& r, std::uint32_t poison_ppm);
+
+  /// The bridge's fail-safe decision for records the model failed on (review).
+  static constexpr std::uint8_t unscored_decision = 1;
+  /// Slots of the per-epoch table of seqs read (a power of two; a ring
+  /// larger than this can only make a resend look new: scored twice, never lost).
+  static constexpr std::size_t dedupe_slots = std::size_t{1} << 16;
 
   /// True when the model fails on this transaction (a poison record): a
   /// deterministic function of the txn id and the share.

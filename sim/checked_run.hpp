@@ -12,7 +12,8 @@
 // convergence after the heal):
 // - both: every TXN frame a bridge incarnation receives carries strictly
 //   increasing seqs, so each incarnation sees transactions in offload order
-//   between the core's rewinds.
+//   between the core's rewinds (and, with one bridge, a resend starts at the
+//   oldest seq without a verdict).
 // - block: every offered transaction was accepted and got exactly one
 //   verdict, none expired; the core's verdict counter equals that set's size.
 // - drop: offered = verdicts + expired + dropped exactly; the ids without a

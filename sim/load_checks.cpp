@@ -17,7 +17,7 @@ load_checks::load_checks(load_check_params p) : p_(p) {
   // one holds the whole ring or window.
   const double window_s = 0.1 + 4.0 * static_cast<double>(p_.batch_service_ns) / 1e9;
   steady_level_ = static_cast<std::uint64_t>(p_.offered_per_s * window_s) + 2 * p_.batch_max + 16;
-  recovery_checked_ = p_.offered_per_s <= 0.8 * p_.capacity_per_s;
+  recovery_checked_ = p_.offered_peak_per_s <= 0.8 * p_.capacity_per_s;
   if (p_.sites_active) {
     // Fault sites act from the start until the heal: one episode for all of them.
     episodes_.push_back({p_.heal_ns + p_.settle_ns, 0});
@@ -62,6 +62,9 @@ void load_checks::sample(ns_t now_ns, const offloader_counters& c, std::uint64_t
   if (heal_seen_ && recovered_at_ns_ < 0 && c.in_flight <= steady_level_) {
     recovered_at_ns_ = now_ns;
     fig_.recovered_after_ns = now_ns - p_.heal_ns;
+  }
+  if (recovered_at_ns_ >= 0 && goodput_from_ns_ < 0 && now_ns >= p_.heal_ns + p_.detect_ns) {
+    goodput_from_ns_ = now_ns;
     verdicts_at_recovery_ = c.verdicts;
     attempts_at_recovery_ = attempts;
   }
@@ -109,16 +112,18 @@ std::string load_checks::finish(ns_t end_ns) {
   // Goodput after recovery, while the workload still ran. Skipped when the
   // span is too short to mean anything, or when a drop-mode TTL is shorter
   // than the service itself (then expiry is the configured outcome).
-  const ns_t span = p_.workload_end_ns - recovered_at_ns_;
+  const ns_t span = goodput_from_ns_ < 0 ? 0 : p_.workload_end_ns - goodput_from_ns_;
   const bool ttl_below_service = p_.mode == admission::drop && p_.ttl_ns > 0 && p_.ttl_ns < 20 * p_.batch_service_ns + p_.settle_ns;
-  if (span >= 100'000'000 && !ttl_below_service && attempts_at_end_ > attempts_at_recovery_) {
+  const bool ring_holds_jitter = static_cast<double>(p_.ring_capacity) >= p_.offered_peak_per_s * 0.05;
+  if (span >= 100'000'000 && !ttl_below_service && ring_holds_jitter && attempts_at_end_ > attempts_at_recovery_) {
     const double offered = static_cast<double>(attempts_at_end_ - attempts_at_recovery_);
     const double verdicts = static_cast<double>(verdicts_at_end_ - verdicts_at_recovery_);
     fig_.goodput_ratio = verdicts / offered;
     if (verdicts + static_cast<double>(steady_level_) < 0.95 * offered) {
-      return fmt::format("goodput: {:.0f} verdicts for {:.0f} offered in the {} after recovery ({:.1f} %, need 95 % "
+      return fmt::format("goodput: {:.0f} verdicts for {:.0f} offered in the {} from {} ({:.1f} %, need 95 % "
                          "less a steady level of {})",
-                         verdicts, offered, format_duration(span), 100.0 * fig_.goodput_ratio, steady_level_);
+                         verdicts, offered, format_duration(span), format_duration(goodput_from_ns_),
+                         100.0 * fig_.goodput_ratio, steady_level_);
     }
   }
   return {};

@@ -36,11 +36,16 @@ class run_state {
         core_(world_.add_process("core")),
         core_env_(world_, net_, core_),
         bridge_(world_, net_, make_bridge_config(s)),
+        twin_(world_, net_, make_bridge_config(s, "bridge.twin")),
         load_(make_load_params(s)) {
     heal_at_ = *s_.plan.heal_at_ns;
     workload_end_ = s_.sim_duration_ns;
     converge_deadline_ = workload_end_ + s_.converge_ns;
-    if (o_.on_batch) bridge_.observe(o_.on_batch);
+    if (o_.on_batch) {
+      bridge_.observe(o_.on_batch);
+      twin_.observe(o_.on_batch);
+    }
+    twin_.on_death([this] { load_.death(off_ != nullptr ? off_->counters().outstanding : 0); });
     bridge_.on_death([this] { load_.death(off_ != nullptr ? off_->counters().outstanding : 0); });
     world_.set_mutant(s_.mutant);
     // Room for the expected transactions up front (bursts and the exponential
@@ -129,8 +134,9 @@ class run_state {
     return std::max<ns_t>(2'000'000'000, 4 * *s.retransmit_ns) + 2 * 200'000'000 + 100'000'000;
   }
 
-  static bridge_model_config make_bridge_config(const scenario& s) {
+  static bridge_model_config make_bridge_config(const scenario& s, const char* name = "bridge") {
     bridge_model_config b{offload_endpoint, verdict_endpoint};
+    b.name = name;
     b.score_record_ns = *s.model_record_ns;
     b.score_batch_ns = *s.model_batch_ns;
     b.poison_ppm = *s.poison_ppm;
@@ -142,9 +148,12 @@ class run_state {
     p.mode = *s.mode;
     p.capacity_per_s = s.model_capacity_per_s();
     p.offered_per_s = static_cast<double>(*s.rate_per_s);
+    p.offered_peak_per_s = static_cast<double>(*s.rate_per_s) * static_cast<double>(*s.burst_factor);
+    p.ring_capacity = *s.ring_capacity;
     p.heal_ns = std::min(*s.plan.heal_at_ns, s.sim_duration_ns);
     p.workload_end_ns = s.sim_duration_ns;
     p.settle_ns = settle_ns(s);
+    p.detect_ns = 3 * 200'000'000 + 100'000'000;  // The core's dead interval for the model's 200 ms heartbeat, and a margin.
     p.batch_service_ns = *s.model_batch_ns + static_cast<ns_t>(*s.batch_max) * *s.model_record_ns;
     p.ttl_ns = *s.ttl_ns;
     p.batch_max = *s.batch_max;
@@ -209,6 +218,17 @@ class run_state {
             world_.record(event_kind::fault, 0, e.arg, e.kind == fault_kind::clog_offload ? "clog.offload" : "clog.verdict");
           });
           break;
+        case fault_kind::twin:
+          // A second bridge alongside the first: its HELLO is a new
+          // incarnation (the core resends what is outstanding), both get
+          // frames round-robin, and when it dies what it held is resent.
+          world_.at(e.at_ns, [this, end] {
+            if (twin_.alive()) return;
+            load_.fault(world_.now_ns(), end, outstanding(), true);
+            twin_.start();
+            world_.at(end, [this] { twin_.crash(); });
+          });
+          break;
         case fault_kind::clock:
           world_.at(e.at_ns, [this, end] {
             load_.fault(world_.now_ns(), end, outstanding(), true);
@@ -221,6 +241,7 @@ class run_state {
       world_.record(event_kind::phase, 0, 0, "heal");
       world_.disable_fault_sites();
       bridge_.heal();
+      twin_.crash();
       net_.clog(offload_endpoint, 0, 0);
       net_.clog(verdict_endpoint, 0, 0);
       if (!bridge_.alive()) bridge_.start();
@@ -283,7 +304,10 @@ class run_state {
     final_counters_ = off->counters();
     off_ = nullptr;
     off.reset();
-    bridge_.crash();  // Unwind the bridge so every fiber ends.
+    bridge_.on_death(nullptr);  // The run is judged: this crash only unwinds the bridge's fibers.
+    twin_.on_death(nullptr);
+    bridge_.crash();
+    twin_.crash();
     main_done_ = true;
   }
 
@@ -362,11 +386,16 @@ class run_state {
       if (v == nullptr || v->txn_id != id || v->seq != seq) {
         return world_.fail(fmt::format("verdict for txn {} carries txn {} seq {}", id, v ? v->txn_id : 0, v ? v->seq : 0));
       }
-      const verdict_record expect = bridge_model::score(txn_record{seq, t, 0});
-      if (v->score != expect.score || v->decision != expect.decision) {
+      const verdict_record expect = bridge_model::verdict_for(txn_record{seq, t, 0}, *s_.poison_ppm);
+      if (v->score != expect.score || v->decision != expect.decision ||
+          v->unscored != ((expect.flags & verdict_flag_unscored) != 0)) {
         return world_.fail(fmt::format("verdict for txn {} is not the bridge's verdict for it", id));
       }
       ++counts_.verdicts;
+    } else if (f == fate::abandoned) {
+      // The model bridge answers every record it reads: nothing should ever
+      // be sent max_sends times without a verdict.
+      return world_.fail(fmt::format("txn {} (seq {}) abandoned: sent {} times without a verdict", id, seq, 10));
     } else {
       if (*s_.ttl_ns == 0) return world_.fail(fmt::format("txn {} expired although no TTL is set", id));
       ++counts_.expired;
@@ -413,8 +442,9 @@ class run_state {
       }
     }
     if (in_offload_ == 0 && !c.identity_holds()) {
-      return fail(fmt::format("accounting identity broken: offered {} != verdicts {} + expired {} + dropped {} + in_flight {}",
-                              c.offered, c.verdicts, c.expired, c.dropped(), c.in_flight));
+      return fail(fmt::format(
+          "accounting identity broken: offered {} != verdicts {} + expired {} + abandoned {} + dropped {} + in_flight {}",
+          c.offered, c.verdicts, c.expired, c.abandoned, c.dropped(), c.in_flight));
     }
     if (c.accepted < counts_.accepted || c.accepted > counts_.accepted + in_offload_) {
       return fail(fmt::format("core accepted {} but producers saw {} accepted (+{} in progress)", c.accepted,
@@ -457,6 +487,7 @@ class run_state {
   process_id core_;
   sim_env core_env_;
   bridge_model bridge_;
+  bridge_model twin_;  // A second bridge process, started only by a `twin` fault.
   load_checks load_;
   ns_t heal_at_ = 0;
   ns_t workload_end_ = 0;
@@ -497,13 +528,17 @@ std::string run_report::summary() const {
   out += fmt::format("identity: offered {} = verdicts {} + expired {} + dropped {} + in_flight {} : {}\n", c.offered,
                      c.verdicts, c.expired, c.dropped(), c.in_flight, c.identity_holds() ? "holds" : "BROKEN");
   out += fmt::format(
-      "core: retransmits={} retransmit_rounds={} duplicate_verdicts={} late_verdicts={} stale_incarnation={} "
+      "core: retransmits={} retransmit_rounds={} silence_rewinds={} window={} srtt={} abandoned={} unscored={} "
+      "duplicate_verdicts={} late_verdicts={} stale_incarnation={} "
       "unknown_seq={} bridge_incarnations={} frames_sent={} send_stalls={} alloc_failures={} recv_failures={}\n",
-      c.retransmits, c.retransmit_rounds, c.duplicate_verdicts, c.late_verdicts, c.stale_incarnation, c.unknown_seq,
+      c.retransmits, c.retransmit_rounds, c.silence_rewinds, c.window, format_duration(static_cast<ns_t>(c.srtt_ns)),
+      c.abandoned, c.unscored_verdicts, c.duplicate_verdicts, c.late_verdicts, c.stale_incarnation, c.unknown_seq,
       c.bridge_incarnations, c.frames_sent, c.send_stalls, c.alloc_failures, c.recv_failures);
-  out += fmt::format("bridge: starts={} crashes={} records_scored={} verdict_frames={} hellos={} send_waits={}\n",
-                     bridge.starts, bridge.crashes, bridge.records_scored, bridge.verdict_frames_sent,
-                     bridge.hellos_sent, bridge.send_waits);
+  out += fmt::format(
+      "bridge: starts={} crashes={} records_scored={} duplicates_skipped={} model_errors={} verdict_frames={} hellos={} "
+      "send_waits={}\n",
+      bridge.starts, bridge.crashes, bridge.records_scored, bridge.duplicates_skipped, bridge.model_errors,
+      bridge.verdict_frames_sent, bridge.hellos_sent, bridge.send_waits);
   out += fmt::format(
       "load: resent={} resent_allowed={} resent_in_steady={} deaths={} backlog_at_heal={} steady_in_flight={} "
       "recovered_after={} recovery_bound={} goodput_after_recovery={}\n",

@@ -22,6 +22,7 @@ const char* to_string(fault_kind k) noexcept {
     case fault_kind::clog_offload: return "clog.offload";
     case fault_kind::clog_verdict: return "clog.verdict";
     case fault_kind::clock: return "clock";
+    case fault_kind::twin: return "twin";
   }
   return "?";
 }
@@ -29,7 +30,7 @@ const char* to_string(fault_kind k) noexcept {
 namespace {
 std::optional<fault_kind> parse_kind(std::string_view s) {
   for (fault_kind k : {fault_kind::crash, fault_kind::stall, fault_kind::slow, fault_kind::clog_offload,
-                       fault_kind::clog_verdict, fault_kind::clock}) {
+                       fault_kind::clog_verdict, fault_kind::clock, fault_kind::twin}) {
     if (s == to_string(k)) return k;
   }
   return std::nullopt;

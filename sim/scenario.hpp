@@ -18,6 +18,8 @@
 //   clog.offload@T/DUR/EXTRA  every offload message delayed by EXTRA during DUR
 //   clog.verdict@T/DUR/EXTRA  same on the verdict channel
 //   clock@T/DUR             the core's clock stands still during DUR
+//   twin@T/DUR              a second bridge process runs alongside during DUR
+//                           (a rolling restart's overlap), then dies
 //   site:NAME/ACT/RATE      fault site NAME active with ACT ppm, firing at RATE ppm
 //   heal@T                  from T on: no faults, bridge alive and fast
 // `none` is the empty plan; `default` asks the seed for one (see derive()).
@@ -36,7 +38,7 @@
 namespace aegis::sim {
 
 /// Kinds of timed fault events.
-enum class fault_kind : std::uint8_t { crash, stall, slow, clog_offload, clog_verdict, clock };
+enum class fault_kind : std::uint8_t { crash, stall, slow, clog_offload, clog_verdict, clock, twin };
 const char* to_string(fault_kind k) noexcept;
 
 /// One timed fault.

@@ -29,7 +29,8 @@ const char* const timed_kinds[] = {"crash", "crash.burst", "stall.short", "stall
 // "overload": offered 1.2-3x the model's capacity, so block mode must hold
 //   back-pressure and drop mode shed load, without a resend storm;
 // "poison": 0.01-2 % of transactions make the model fail.
-const char* const workload_kinds[] = {"ttl.short", "slow.long", "overload", "poison"};
+// "twin": a second bridge runs alongside for a while (a rolling restart).
+const char* const workload_kinds[] = {"ttl.short", "slow.long", "overload", "poison", "twin"};
 
 std::vector<std::string> make_kinds() {
   std::vector<std::string> k(std::begin(timed_kinds), std::end(timed_kinds));
@@ -101,6 +102,8 @@ fault_plan swarm_fault_plan(const scenario& d) {
       const bool heavy = name == "pump.slow" || name == "clock.stall";
       const auto rate = static_cast<std::uint32_t>(heavy ? r.range(20, 500) : r.range(100, 50'000));
       p.sites.push_back({name, 1'000'000, rate});  // The swarm already chose it: active for sure.
+    } else if (k == "twin") {
+      for (int i = count(); i > 0; --i) p.events.push_back({fault_kind::twin, when(), ms_in(20, 600), 0});
     } else if (k == "slow.long") {
       // Seconds long, ending before the heal (chaos_scenario makes the run long enough).
       const ns_t len = ms_in(1000, 3000);

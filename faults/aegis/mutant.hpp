@@ -32,7 +32,7 @@ struct mutant_info {
 /// Every mutant site in production code.
 inline constexpr std::array<mutant_info, 7> mutants = {{
     {"release_on_send", "the core releases a transaction when it is sent, not when its verdict arrives"},
-    {"no_rewind", "no rewind and resend after a bridge restart"},
+    {"no_rewind", "no rewind and resend after a bridge restart or a bridge's death"},
     {"ring_wrap_off_by_one", "an off-by-one in the ring's full check at the wrap"},
     {"skip_drop_count", "the drop counter is skipped on one admission path"},
     {"publish_before_write", "the write cursor is published before the slot is written"},

@@ -54,7 +54,10 @@ metrics_exporter::metrics_exporter(const std::string& bind_address)
   dropped_closed_.metric = &dropped.Add({{"reason", "closed"}});
   verdicts_.metric = counter(r, "aegis_verdicts_total", "Transactions verdicted by the bridge");
   expired_.metric = counter(r, "aegis_expired_total", "Transactions whose TTL passed before a verdict");
+  abandoned_.metric = counter(r, "aegis_abandoned_total", "Transactions sent max_sends times without a verdict");
+  unscored_.metric = counter(r, "aegis_unscored_verdicts_total", "Verdicts the bridge flagged unscored (its model failed)");
   retransmits_.metric = counter(r, "aegis_retransmits_total", "TXN records sent again");
+  timer_rewinds_.metric = counter(r, "aegis_retransmit_rounds_total", "Resends caused by a timer (bridge silence or the safety timer)");
   duplicates_.metric = counter(r, "aegis_duplicate_verdicts_total", "Verdicts for already-terminal transactions");
   auto& rejected =
       prometheus::BuildCounter().Name("aegis_rejected_frames_total").Help("Frames or records rejected, by reason").Register(r);
@@ -64,6 +67,9 @@ metrics_exporter::metrics_exporter(const std::string& bind_address)
   incarnations_.metric = counter(r, "aegis_bridge_incarnations_total", "Distinct bridge incarnations seen");
   ring_depth_ = &prometheus::BuildGauge().Name("aegis_ring_depth").Help("Entries held in the ring (admitted, not released)").Register(r).Add({});
   in_flight_ = &prometheus::BuildGauge().Name("aegis_in_flight").Help("Accepted transactions without a terminal state").Register(r).Add({});
+  outstanding_ = &prometheus::BuildGauge().Name("aegis_outstanding").Help("Transactions sent and not yet terminal").Register(r).Add({});
+  window_ = &prometheus::BuildGauge().Name("aegis_send_window").Help("Flow-control window, records").Register(r).Add({});
+  srtt_ = &prometheus::BuildGauge().Name("aegis_verdict_srtt_seconds").Help("Smoothed send-to-verdict latency").Register(r).Add({});
   latency_ = &prometheus::BuildHistogram()
                   .Name("aegis_offload_to_verdict_seconds")
                   .Help("Intended send time to verdict, seconds")
@@ -97,11 +103,17 @@ void metrics_exporter::update(const offloader_counters& c, const latency_histogr
   advance(verdicts_, c.verdicts);
   advance(expired_, c.expired);
   advance(retransmits_, c.retransmits);
+  advance(abandoned_, c.abandoned);
+  advance(unscored_, c.unscored_verdicts);
+  advance(timer_rewinds_, c.retransmit_rounds);
   advance(duplicates_, c.duplicate_verdicts);
   advance(incarnations_, c.bridge_incarnations);
   for (std::size_t i = 0; i < reject_reason_count; ++i) advance(rejected_[i], c.rejected_frames[i]);
   ring_depth_->Set(static_cast<double>(c.ring_depth));
   in_flight_->Set(static_cast<double>(c.in_flight));
+  outstanding_->Set(static_cast<double>(c.outstanding));
+  window_->Set(static_cast<double>(c.window));
+  srtt_->Set(static_cast<double>(c.srtt_ns) / 1e9);
 
   // Fold new latency samples into the coarse Prometheus buckets, placing each
   // fine bucket by its midpoint.

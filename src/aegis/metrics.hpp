@@ -124,11 +124,15 @@ class metrics_exporter {
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
-  counter_state offered_, accepted_, verdicts_, expired_, retransmits_, duplicates_, incarnations_;
+  counter_state offered_, accepted_, verdicts_, expired_, retransmits_, duplicates_, incarnations_, abandoned_, unscored_,
+      timer_rewinds_;
   counter_state dropped_ring_full_, dropped_timeout_, dropped_closed_;
   std::array<counter_state, reject_reason_count> rejected_;
   prometheus::Gauge* ring_depth_ = nullptr;
   prometheus::Gauge* in_flight_ = nullptr;
+  prometheus::Gauge* outstanding_ = nullptr;
+  prometheus::Gauge* window_ = nullptr;
+  prometheus::Gauge* srtt_ = nullptr;
   prometheus::Histogram* latency_ = nullptr;
   std::vector<std::uint64_t> latency_seen_;  // Per fine bucket, counts already folded in.
   std::uint64_t latency_sum_seen_ns_ = 0;

@@ -80,12 +80,14 @@ struct verdict {
   std::uint8_t decision = 0;      ///< 0 approve, 1 review, 2 decline.
   std::uint64_t incarnation = 0;  ///< The bridge incarnation that produced it.
   ns_t received_ns = 0;           ///< Env clock when the pump took its frame (one clock read per frame, not per record).
+  bool unscored = false;          ///< The model failed on it: `decision` is the bridge's fail-safe, score 0.
 };
 
 /// Terminal state of an accepted transaction.
 enum class fate : std::uint8_t {
   verdict,  ///< A verdict arrived.
   expired,  ///< The TTL passed first.
+  abandoned,  ///< Sent max_sends times without a verdict (the bridges never answered it): the caller decides.
 };
 
 /// Outcome of `offload()`. Only `accepted` admitted the transaction.
@@ -113,7 +115,17 @@ struct offloader_config {
   std::size_t ring_capacity = 65536;         ///< Power of two.
   std::string offload_endpoint;              ///< Bound PUSH, e.g. "ipc://DIR/offload.sock".
   std::string verdict_endpoint;              ///< Bound PULL, e.g. "ipc://DIR/verdicts.sock".
-  ns_t retransmit_timeout_ns = 200'000'000;  ///< Resend unverdicted after this long without progress.
+  /// Floor of the adaptive safety timer: a transaction a live bridge holds
+  /// and does not answer for max(this, SRTT + 4 RTTVAR, 2 dead-bridge
+  /// intervals), doubling per expiry, is resent. Loss itself is recovered
+  /// by a new incarnation or the bridge's silence (docs/PROTOCOL.md).
+  ns_t retransmit_timeout_ns = 200'000'000;
+  /// Flow control: the window of records sent and unverdicted shrinks while
+  /// verdicts take longer than this and grows while they take less than
+  /// half of it, so the backlog waits in the ring, not in the bridge's queue.
+  ns_t target_latency_ns = 25'000'000;
+  /// A transaction sent this many times without a verdict is `abandoned`.
+  std::uint32_t max_sends = 10;
   ns_t ttl_ns = 0;                           ///< Expire unverdicted entries this old; 0 = never.
   ns_t block_deadline_ns = no_deadline;      ///< Relative wait limit of a block-mode offload().
   std::size_t batch_max = 1024;              ///< Most TXN records per frame, 1..max_records.
@@ -134,7 +146,7 @@ struct offloader_config {
 /// after another (verdicts and expired before accepted). While producers run,
 /// accepted may lag a just-verdicted entry (in_flight is then clamped at 0).
 /// At quiescence (producers stopped):
-/// offered = verdicts + expired + dropped_ring_full + dropped_timeout + dropped_closed + in_flight.
+/// offered = verdicts + expired + abandoned + dropped_ring_full + dropped_timeout + dropped_closed + in_flight.
 struct offloader_counters {
   std::uint64_t offered = 0;             ///< offload() calls.
   std::uint64_t accepted = 0;            ///< Admitted to the ring.
@@ -143,13 +155,18 @@ struct offloader_counters {
   std::uint64_t dropped_closed = 0;      ///< Rejected while stopping.
   std::uint64_t verdicts = 0;            ///< Terminal by verdict (callback ran).
   std::uint64_t expired = 0;             ///< Terminal by TTL (callback ran).
+  std::uint64_t abandoned = 0;           ///< Terminal after max_sends sends without a verdict (callback ran).
+  std::uint64_t unscored_verdicts = 0;   ///< Verdicts flagged unscored (the model failed; counted in verdicts too).
+  std::uint64_t silence_rewinds = 0;     ///< Resends because a bridge incarnation fell silent for 3 heartbeats.
+  std::uint64_t window = 0;              ///< Flow-control window, records.
+  std::uint64_t srtt_ns = 0;             ///< Smoothed verdict latency (send to verdict).
   std::uint64_t late_verdicts = 0;       ///< Verdicts for already-expired entries (ignored).
-  std::uint64_t in_flight = 0;           ///< accepted - verdicts - expired.
+  std::uint64_t in_flight = 0;           ///< accepted - verdicts - expired - abandoned.
   std::uint64_t duplicate_verdicts = 0;  ///< Verdicts for already-verdicted or released seqs.
   std::uint64_t unknown_seq = 0;         ///< Verdicts for seq 0 or never-sent seqs.
   std::uint64_t stale_incarnation = 0;   ///< Verdict records from a superseded incarnation (applied as usual).
   std::uint64_t retransmits = 0;         ///< TXN records sent again (seq sent before).
-  std::uint64_t retransmit_rounds = 0;   ///< Rewinds caused by the retransmit timeout.
+  std::uint64_t retransmit_rounds = 0;   ///< Rewinds caused by a timer: silence or the safety timer.
   std::uint64_t bridge_incarnations = 0; ///< Distinct bridge incarnations seen.
   std::uint64_t hellos = 0;              ///< Valid HELLO frames received.
   std::uint64_t frames_sent = 0;         ///< TXN frames queued to the offload socket.
@@ -165,23 +182,27 @@ struct offloader_counters {
   std::uint64_t dropped() const noexcept { return dropped_ring_full + dropped_timeout + dropped_closed; }
   /// The accounting identity; exact at quiescence.
   bool identity_holds() const noexcept {
-    return offered == verdicts + expired + dropped() + in_flight && accepted == verdicts + expired + in_flight;
+    return offered == verdicts + expired + abandoned + dropped() + in_flight &&
+           accepted == verdicts + expired + abandoned + in_flight;
   }
   /// Rejected frames for one reason.
   std::uint64_t rejected(reject_reason r) const noexcept { return rejected_frames[static_cast<std::size_t>(r)]; }
 };
 
 /// Called on the pump thread exactly once per accepted transaction that
-/// reaches a terminal state. `v` is null when expired. Must not throw.
+/// reaches a terminal state. `v` is null unless `f` is fate::verdict. Must not throw.
 using fate_callback =
     std::function<void(const txn& t, std::uint64_t seq, fate f, const verdict* v, ns_t offload_ns)>;
 
 /// One ring entry: the transaction plus what the pump needs to know about it.
 struct offload_entry {
   /// Entry state; only the pump reads or writes it after admission.
-  enum class state : std::uint8_t { live, verdicted, expired };
+  enum class state : std::uint8_t { live, verdicted, expired, abandoned };
   txn t;                      ///< The transaction.
   ns_t offload_ns = 0;        ///< Admission time (env clock).
+  ns_t sent_ns = 0;           ///< When it was last sent (pump clock).
+  std::uint64_t serial = 0;   ///< Serial of the TXN frame that last carried it.
+  std::uint32_t sends = 0;    ///< Times sent.
   state st = state::live;     ///< Terminal once not live.
 };
 
@@ -210,6 +231,14 @@ class offloader {
   static constexpr std::size_t remembered_incarnations = 32;
   /// Expired seq ranges remembered to tell a late verdict from a duplicate.
   static constexpr std::size_t remembered_expired_ranges = 4096;
+  /// A bridge is presumed dead after this many of its heartbeat intervals without a frame from it.
+  static constexpr ns_t heartbeats_to_dead = 3;
+  /// Heartbeat interval assumed until a HELLO states one.
+  static constexpr ns_t default_heartbeat_ns = 200'000'000;
+  /// Longest backed-off timer.
+  static constexpr ns_t timer_max_ns = 60'000'000'000;
+  /// Flow-control window at the start (records); slow start doubles it per round trip.
+  static constexpr std::uint64_t initial_window = 64;
 
   /// Binds both sockets (throws std::system_error on failure, std::invalid_argument on bad config).
   offloader(Env& env, offloader_config cfg, fate_callback on_fate)
@@ -226,6 +255,11 @@ class offloader {
         progress_word_(env, 0),
         verdicts_(env, 0),
         expired_(env, 0),
+        abandoned_(env, 0),
+        unscored_(env, 0),
+        silence_rewinds_(env, 0),
+        window_gauge_(env, 0),
+        srtt_gauge_(env, 0),
         late_verdicts_(env, 0),
         duplicate_verdicts_(env, 0),
         unknown_seq_(env, 0),
@@ -257,7 +291,7 @@ class offloader {
   offload_status offload(const txn& t) {
     const ns_t now = env_.now_ns();
     const ns_t deadline = deadline_after(now, cfg_.block_deadline_ns);
-    switch (ring_.push(offload_entry{t, now, offload_entry::state::live}, deadline)) {
+    switch (ring_.push(offload_entry{t, now, 0, 0, 0, offload_entry::state::live}, deadline)) {
       case push_status::accepted:
         wake_pump();
         return offload_status::accepted;
@@ -323,6 +357,7 @@ class offloader {
     offloader_counters c;
     c.verdicts = verdicts_.load(std::memory_order_acquire);
     c.expired = expired_.load(std::memory_order_acquire);
+    c.abandoned = abandoned_.load(std::memory_order_acquire);
     const ring_counters rc = ring_.counters();
     c.offered = rc.offered;
     c.accepted = rc.accepted;
@@ -334,7 +369,7 @@ class offloader {
     // pump can verdict an entry before its producer has counted it: while
     // producers run, terminal states may briefly outnumber admissions. Clamp;
     // the identity is exact once producers are quiet.
-    const std::uint64_t done = c.verdicts + c.expired;
+    const std::uint64_t done = c.verdicts + c.expired + c.abandoned;
     c.in_flight = c.accepted >= done ? c.accepted - done : 0;
     c.late_verdicts = late_verdicts_.load(std::memory_order_relaxed);
     c.duplicate_verdicts = duplicate_verdicts_.load(std::memory_order_relaxed);
@@ -350,6 +385,10 @@ class offloader {
     c.recv_failures = recv_failures_.load(std::memory_order_relaxed);
     c.alloc_failures = alloc_failures_.load(std::memory_order_relaxed);
     c.outstanding = outstanding_.load(std::memory_order_relaxed);
+    c.unscored_verdicts = unscored_.load(std::memory_order_relaxed);
+    c.silence_rewinds = silence_rewinds_.load(std::memory_order_relaxed);
+    c.window = window_gauge_.load(std::memory_order_relaxed);
+    c.srtt_ns = srtt_gauge_.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < reject_reason_count; ++i) c.rejected_frames[i] = rejected_[i].load(std::memory_order_relaxed);
     return c;
   }
@@ -369,6 +408,8 @@ class offloader {
     if (c.nap_ns <= 0) throw std::invalid_argument("nap_ns must be positive");
     if (c.retransmit_timeout_ns <= 0) throw std::invalid_argument("retransmit timeout must be positive");
     if (c.ttl_ns < 0) throw std::invalid_argument("ttl must be >= 0");
+    if (c.target_latency_ns <= 0) throw std::invalid_argument("target latency must be positive");
+    if (c.max_sends < 1) throw std::invalid_argument("max_sends must be at least 1");
     if (c.verdict_socket.max_msg_bytes < 0) c.verdict_socket.max_msg_bytes = static_cast<std::int64_t>(max_frame_bytes);
     return c;
   }
@@ -404,6 +445,7 @@ class offloader {
   void pump() {
     last_now_ = env_.now_ns();
     last_progress_ns_ = last_now_;
+    window_ = std::min<std::uint64_t>(cfg_.send_window, initial_window);
     while (stop_.load(std::memory_order_acquire) == 0) {
       if (AEGIS_FAULT(env_, "pump.slow")) env_.sleep_until_ns(deadline_after(env_.now_ns(), slow_iteration_ns));
       const ns_t now = pump_now();
@@ -457,13 +499,21 @@ class offloader {
     if (!f.ok()) return reject(f.reject);
     switch (f.header.type) {
       case frame_type::txn: return reject(reject_reason::unexpected_type);
-      case frame_type::hello:
+      case frame_type::hello: {
         bump(hellos_);
-        // HELLO's epoch is the last one the bridge saw: not checked.
+        const hello_record h = f.hello();
+        if (h.heartbeat_ms != 0) {
+          dead_after_ns_ = heartbeats_to_dead * std::min<ns_t>(static_cast<ns_t>(h.heartbeat_ms) * 1'000'000, 10'000'000'000);
+        }
+        // HELLO's epoch is the last one the bridge saw: only its read
+        // serial for our epoch means anything here.
+        if (f.header.epoch == cfg_.epoch && h.read_serial > read_serial_) bridge_read(h.read_serial, now);
         if (f.header.incarnation != incarnation_ && !seen_incarnation(f.header.incarnation)) {
           new_incarnation(f.header.incarnation, now);
         }
+        heard(f.header.incarnation, now);
         return;
+      }
       case frame_type::verdict: break;
     }
     if (f.header.epoch != cfg_.epoch) return reject(reject_reason::wrong_epoch);
@@ -483,7 +533,63 @@ class offloader {
         new_incarnation(f.header.incarnation, now);
       }
     }
+    heard(f.header.incarnation, now);
+    sampled_ = false;
     for (std::size_t i = 0; i < f.header.count; ++i) apply(f.verdict_at(i), f.header.incarnation, now);
+  }
+
+  // A valid frame from a remembered incarnation: it is alive (again).
+  void heard(std::uint64_t inc, ns_t now) noexcept {
+    const std::size_t n = std::min(incarnations_seen_, remembered_incarnations);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (incarnations_[i] != inc) continue;
+      if (!inc_live_[i]) ++live_incarnations_;
+      inc_live_[i] = true;
+      inc_heard_ns_[i] = now;
+      AEGIS_ASSERT(live_incarnations_ <= n, "no more live incarnations than remembered ones");
+      return;
+    }
+  }
+
+  // A HELLO says a bridge has read and answered every TXN frame up to
+  // `serial`. If it had not yet read the frame holding the oldest
+  // unverdicted transaction, it is working its way towards it: progress.
+  void bridge_read(std::uint64_t serial, ns_t now) noexcept {
+    AEGIS_ASSERT(serial > read_serial_, "read serials only grow");
+    if (serial > serial_) return;  // Not a serial we sent: ignore rather than trust.
+    if (first_live_ < sent_high_ && ring_.at(first_live_).serial > read_serial_) last_progress_ns_ = now;
+    read_serial_ = serial;
+  }
+
+  // RFC 6298 over verdict latency (send to verdict, Karn: only records
+  // sent once), and delay-based AIMD of the flow-control window.
+  void latency_sample(ns_t sample, ns_t now) noexcept {
+    AEGIS_ASSERT(sample >= 0, "a verdict arrives after its send");
+    if (srtt_ns_ == 0) {
+      srtt_ns_ = std::max<ns_t>(sample, 1);
+      rttvar_ns_ = sample / 2;
+    } else {
+      const ns_t err = sample > srtt_ns_ ? sample - srtt_ns_ : srtt_ns_ - sample;
+      rttvar_ns_ = (3 * rttvar_ns_ + err) / 4;
+      srtt_ns_ = std::max<ns_t>((7 * srtt_ns_ + sample) / 8, 1);
+    }
+    // At most one change per round trip: the samples of one round all
+    // report the same queue. Slow start doubles the window per round trip
+    // until a sample exceeds the target; then it shrinks by a quarter per
+    // round trip above the target and grows by one full frame per round
+    // trip below half of it, while the window is what held sends back.
+    if (now - last_window_change_ns_ < srtt_ns_) return;
+    if (sample > cfg_.target_latency_ns) {
+      slow_start_ = false;
+      window_ = std::max<std::uint64_t>(1, window_ * 3 / 4);
+      last_window_change_ns_ = now;
+    } else if (sample < cfg_.target_latency_ns / 2 && window_limited_) {
+      const std::uint64_t step = slow_start_ ? window_ : cfg_.batch_max;
+      window_ = std::min<std::uint64_t>(cfg_.send_window, window_ + step);
+      window_limited_ = false;
+      last_window_change_ns_ = now;
+    }
+    AEGIS_ASSERT(window_ >= 1 && window_ <= cfg_.send_window, "the window stays within 1..send_window");
   }
 
   bool seen_incarnation(std::uint64_t inc) const noexcept {
@@ -497,7 +603,10 @@ class offloader {
   void new_incarnation(std::uint64_t inc, ns_t now) {
     AEGIS_ASSERT(inc != incarnation_, "a new incarnation differs from the current one");
     const bool first = incarnations_seen_ == 0;
-    incarnations_[incarnations_seen_ % remembered_incarnations] = inc;
+    const std::size_t slot = incarnations_seen_ % remembered_incarnations;
+    if (incarnations_seen_ >= remembered_incarnations && inc_live_[slot]) --live_incarnations_;  // Forgotten.
+    incarnations_[slot] = inc;
+    inc_live_[slot] = false;  // heard() marks it live.
     ++incarnations_seen_;
     incarnation_ = inc;
     bump(bridge_incarnations_);
@@ -519,6 +628,11 @@ class offloader {
   }
 
   void apply(const verdict_record& v, std::uint64_t incarnation, ns_t now) {
+    // A record whose fields are out of their ranges is never applied.
+    if (const auto why = check_verdict_record(v)) {
+      reject(*why);
+      return;
+    }
     if (v.seq == 0 || v.seq > sent_high_) {
       bump(unknown_seq_);
       return;
@@ -537,8 +651,8 @@ class offloader {
       bump(duplicate_verdicts_);
       return;
     }
-    if (e.st == st::expired) {
-      AEGIS_SOMETIMES(env_, "ttl_expiry_racing_verdict");
+    if (e.st == st::expired || e.st == st::abandoned) {
+      if (e.st == st::expired) AEGIS_SOMETIMES(env_, "ttl_expiry_racing_verdict");
       bump(late_verdicts_);
       return;
     }
@@ -547,7 +661,13 @@ class offloader {
       return;
     }
     e.st = st::verdicted;
-    const verdict out{v.seq, v.txn_id, v.score, v.decision, incarnation, now};
+    if (!sampled_ && e.sends == 1) {
+      sampled_ = true;
+      latency_sample(now - e.sent_ns, now);
+    }
+    const bool unscored = (v.flags & verdict_flag_unscored) != 0;
+    if (unscored) bump(unscored_);
+    const verdict out{v.seq, v.txn_id, v.score, v.decision, incarnation, now, unscored};
     on_fate_(e.t, v.seq, fate::verdict, &out, e.offload_ns);
     // Counted after the callback: drain() returning means every callback finished.
     bump(verdicts_);
@@ -612,7 +732,10 @@ class offloader {
            (ring_.at(first_live_).st != st::live || (AEGIS_MUTANT(env_, "release_on_send") && first_live_ < sent_high_))) {
       ++first_live_;
     }
-    if (first_live_ != before) last_progress_ns_ = now;
+    if (first_live_ != before) {
+      last_progress_ns_ = now;
+      safety_backoff_ = 0;
+    }
     if (first_live_ > release_pos_) {
       ring_.release(first_live_);
       release_pos_ = first_live_;
@@ -634,11 +757,17 @@ class offloader {
   // stops answering is handled by the retransmit timeout as before.
   bool window_closed() const noexcept {
     const std::uint64_t ahead = send_pos_ - first_live_;
-    const std::uint64_t next = std::min<std::uint64_t>(cfg_.batch_max, read_pos_ - send_pos_);
-    return ahead != 0 && ahead + next > cfg_.send_window;
+    const std::uint64_t next = std::min<std::uint64_t>(frame_cap(), read_pos_ - send_pos_);
+    return ahead != 0 && ahead + next > window_;
   }
 
-  void rewind_sends() noexcept { send_pos_ = first_live_ > release_pos_ ? first_live_ : release_pos_; }
+  // Records one frame may carry: batch_max, or less while the window is smaller.
+  std::size_t frame_cap() const noexcept { return static_cast<std::size_t>(std::min<std::uint64_t>(cfg_.batch_max, window_)); }
+
+  void rewind_sends() noexcept {
+    send_pos_ = first_live_ > release_pos_ ? first_live_ : release_pos_;
+    last_rewind_ns_ = last_now_;
+  }
 
   // Coverage only: a resend span that crosses the ring's wrap-around (slot
   // indices restart at 0 inside it). Compiles to nothing outside the simulator.
@@ -647,11 +776,65 @@ class offloader {
     if (send_pos_ < sent_high_ && send_pos_ / cap != (sent_high_ - 1) / cap) AEGIS_SOMETIMES(env_, "rewind_across_wrap");
   }
 
+  // Loss recovery by timer, for what a new incarnation does not cover.
+  // Over ipc:// a frame is lost only with the process that held it, so a
+  // bridge that is heard from (HELLOs, verdicts) and reads new frames has
+  // lost nothing, however slow it is, and is never resent to.
+  // - Silence: a live incarnation not heard for its dead interval (3
+  //   heartbeats) is presumed dead: it died with no successor yet (a second
+  //   bridge alongside lives on), or it is frozen. What is outstanding is
+  //   resent once; the incarnation counts as dead until it is heard again.
+  // - Safety timer: the oldest sent transaction made no progress for
+  //   max(retransmit_timeout, 2 dead intervals, SRTT + 4 RTTVAR) while the
+  //   bridge is heard (a frame lost some other way, or a bridge that died
+  //   unannounced before its successor became the first incarnation seen).
+  //   Doubles per expiry until progress.
+  ns_t safety_timeout() const noexcept {
+    const ns_t base = std::max({cfg_.retransmit_timeout_ns, 2 * dead_after_ns_, srtt_ns_ + 4 * rttvar_ns_});
+    return std::min(timer_max_ns, base << std::min(safety_backoff_, 16));
+  }
+
+  // The earliest time a live incarnation falls silent (no_deadline if none is live).
+  ns_t next_silence_ns() const noexcept {
+    if (live_incarnations_ == 0) return no_deadline;
+    ns_t d = no_deadline;
+    const std::size_t n = std::min(incarnations_seen_, remembered_incarnations);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (inc_live_[i]) d = std::min(d, deadline_after(inc_heard_ns_[i], dead_after_ns_));
+    }
+    return d;
+  }
+
+  // Marks live incarnations silent for their dead interval as dead; true if
+  // one died that may hold what no rewind since covered: a rewind after it
+  // was last heard (a successor's arrival, usually) already resent all it held.
+  bool incarnations_died(ns_t now) noexcept {
+    if (live_incarnations_ == 0 || now < next_silence_ns()) return false;
+    bool died = false;
+    const std::size_t n = std::min(incarnations_seen_, remembered_incarnations);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (inc_live_[i] && now - inc_heard_ns_[i] >= dead_after_ns_) {
+        inc_live_[i] = false;
+        --live_incarnations_;
+        if (last_rewind_ns_ <= inc_heard_ns_[i]) died = true;
+      }
+    }
+    return died;
+  }
+
   void maybe_retransmit(ns_t now) noexcept {
+    const bool died = incarnations_died(now);
     if (!outstanding()) return;
-    if (now - last_progress_ns_ < cfg_.retransmit_timeout_ns) return;
     if (AEGIS_MUTANT(env_, "ignore_retransmit_timeout")) return;
-    AEGIS_SOMETIMES(env_, "retransmit_timeout_fired");
+    if (died && !AEGIS_MUTANT(env_, "no_rewind")) {
+      AEGIS_SOMETIMES(env_, "retransmit_timeout_fired");
+      bump(silence_rewinds_);
+    } else if (now - last_progress_ns_ >= safety_timeout()) {
+      AEGIS_SOMETIMES(env_, "retransmit_timeout_fired");
+      ++safety_backoff_;
+    } else {
+      return;
+    }
     bump(retransmit_rounds_);
     rewind_sends();
     note_resend_span();
@@ -674,11 +857,12 @@ class offloader {
       if (now < send_blocked_until_ns_) break;
       if (window_closed()) {
         window_full_ = true;
+        window_limited_ = true;
         break;
       }
-      writer_.begin(frame_type::txn, cfg_.epoch, 0);
+      writer_.begin(frame_type::txn, cfg_.epoch, serial_ + 1);
       try {
-        grow_frame(std::min<std::uint64_t>(cfg_.batch_max, read_pos_ - send_pos_));
+        grow_frame(std::min<std::uint64_t>(frame_cap(), read_pos_ - send_pos_));
       } catch (const std::bad_alloc&) {
         bump(alloc_failures_);
         back_off(now);
@@ -686,10 +870,14 @@ class offloader {
       }
       std::uint64_t p = send_pos_;
       std::uint64_t resent = 0;
-      const std::size_t room = std::min(cfg_.batch_max, writer_.capacity_records());
+      const std::size_t room = std::min(frame_cap(), writer_.capacity_records());
       for (; p < read_pos_ && writer_.count() < room; ++p) {
-        const offload_entry& e = ring_.at(p);
+        offload_entry& e = ring_.at(p);
         if (e.st != st::live) continue;
+        if (e.sends >= cfg_.max_sends) {
+          abandon(p, e);
+          continue;
+        }
         writer_.add_txn(p + 1, e.t, e.offload_ns);
         if (p < sent_high_) ++resent;
       }
@@ -714,6 +902,14 @@ class offloader {
       // Progress is measured from the first send after a quiet period, not
       // from a verdict long ago.
       if (!outstanding()) last_progress_ns_ = now;
+      ++serial_;
+      for (std::uint64_t q = send_pos_; q < p; ++q) {
+        offload_entry& e = ring_.at(q);
+        if (e.st != st::live) continue;
+        e.sent_ns = now;
+        e.serial = serial_;
+        ++e.sends;
+      }
       send_pos_ = p;
       if (p > sent_high_) sent_high_ = p;
       send_backoff_ns_ = 0;
@@ -722,6 +918,18 @@ class offloader {
       sent_any = true;
     }
     return sent_any;
+  }
+
+  // A transaction sent max_sends times without a verdict: no bridge will
+  // answer it (it kills every bridge that reads it, or a bridge keeps
+  // rejecting it). Its caller gets a terminal fate instead of a wait forever.
+  void abandon(std::uint64_t p, offload_entry& e) {
+    AEGIS_ASSERT(e.st == st::live && e.sends >= cfg_.max_sends, "only a live entry sent max_sends times is abandoned");
+    e.st = st::abandoned;
+    remember_expired(p);
+    on_fate_(e.t, p + 1, fate::abandoned, nullptr, e.offload_ns);
+    bump(abandoned_);
+    ++terminal_count_;
   }
 
   void back_off(ns_t now) noexcept {
@@ -739,7 +947,10 @@ class offloader {
 
   ns_t next_deadline(ns_t now) noexcept {
     ns_t d = deadline_after(now, idle_wait_ns);
-    if (outstanding()) d = std::min(d, deadline_after(last_progress_ns_, cfg_.retransmit_timeout_ns));
+    if (outstanding()) {
+      d = std::min(d, next_silence_ns());
+      d = std::min(d, deadline_after(last_progress_ns_, safety_timeout()));
+    }
     if (cfg_.ttl_ns > 0 && first_live_ < read_pos_) {
       d = std::min(d, deadline_after(ring_.at(first_live_).offload_ns, cfg_.ttl_ns));
     }
@@ -785,12 +996,22 @@ class offloader {
       outstanding_seen_ = n;
       outstanding_.store(n, std::memory_order_relaxed);
     }
+    if (window_ != window_seen_) {
+      window_seen_ = window_;
+      window_gauge_.store(window_, std::memory_order_relaxed);
+    }
+    if (srtt_ns_ != srtt_seen_) {
+      srtt_seen_ = srtt_ns_;
+      srtt_gauge_.store(static_cast<std::uint64_t>(srtt_ns_), std::memory_order_relaxed);
+    }
   }
 
   void check_invariants() const noexcept {
     AEGIS_ASSERT(release_pos_ <= first_live_ && first_live_ <= read_pos_, "release <= first live <= read");
     AEGIS_ASSERT(release_pos_ <= send_pos_ && send_pos_ <= read_pos_, "the send cursor stays among held entries");
     AEGIS_ASSERT(sent_high_ <= read_pos_, "only entries read from the ring are ever sent");
+    AEGIS_ASSERT(window_ >= 1 && window_ <= cfg_.send_window, "the flow-control window stays within 1..send_window");
+    AEGIS_ASSERT(read_serial_ <= serial_, "a bridge never reads a frame we did not send");
   }
 
   Env& env_;
@@ -813,7 +1034,7 @@ class offloader {
   u32_atomic progress_word_;  // Bumped and unparked on terminal progress.
 
   // Counters: written by the pump only, read by anyone.
-  u64_atomic verdicts_, expired_, late_verdicts_, duplicate_verdicts_, unknown_seq_, stale_incarnation_,
+  u64_atomic verdicts_, expired_, abandoned_, unscored_, silence_rewinds_, window_gauge_, srtt_gauge_, late_verdicts_, duplicate_verdicts_, unknown_seq_, stale_incarnation_,
       retransmits_, retransmit_rounds_, bridge_incarnations_, hellos_, frames_sent_, frames_received_,
       send_stalls_, recv_failures_, alloc_failures_, outstanding_;
   std::array<u64_atomic, reject_reason_count> rejected_;
@@ -827,6 +1048,25 @@ class offloader {
   std::uint64_t sent_high_ = 0;    // Entries below were sent at least once.
   std::uint64_t terminal_count_ = 0;
   std::uint64_t outstanding_seen_ = 0;
+  std::uint64_t window_seen_ = 0;
+  ns_t srtt_seen_ = 0;
+  std::uint64_t serial_ = 0;       // TXN frames sent in this epoch (the last frame's serial).
+  std::uint64_t read_serial_ = 0;  // Highest serial a bridge said it has read and answered.
+  // Per remembered incarnation (same slots as incarnations_): heard
+  // lately, and when last. A live one silent for dead_after_ns_ is dead.
+  std::array<ns_t, remembered_incarnations> inc_heard_ns_{};
+  std::array<bool, remembered_incarnations> inc_live_{};
+  std::size_t live_incarnations_ = 0;
+  ns_t last_rewind_ns_ = 0;        // When the send cursor last moved back.
+  ns_t dead_after_ns_ = heartbeats_to_dead * default_heartbeat_ns;
+  int safety_backoff_ = 0;
+  ns_t srtt_ns_ = 0;
+  ns_t rttvar_ns_ = 0;
+  std::uint64_t window_ = initial_window;
+  bool slow_start_ = true;
+  bool window_limited_ = false;  // The window held a send back since the last increase.
+  ns_t last_window_change_ns_ = 0;
+  bool sampled_ = false;         // This VERDICT frame gave its latency sample.
   std::uint64_t incarnation_ = 0;  // Current bridge incarnation (0 = none yet).
   std::array<std::uint64_t, remembered_incarnations> incarnations_{};
   std::size_t incarnations_seen_ = 0;

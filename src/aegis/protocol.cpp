@@ -1,4 +1,4 @@
-// Protocol v1 codec. Offsets are those of docs/PROTOCOL.md.
+// Protocol v2 codec. Offsets are those of docs/PROTOCOL.md.
 #include "aegis/protocol.hpp"
 
 #define XXH_STATIC_LINKING_ONLY  // a stack XXH64_state_t: no allocation per frame
@@ -67,7 +67,7 @@ decoded_frame decode_frame(std::span<const std::byte> frame) noexcept {
   const auto type = static_cast<frame_type>(type_byte);
   const auto count = load<std::uint16_t>(p + off_count);
   if (count > max_records) return rejected(reject_reason::bad_length);
-  if (type == frame_type::hello && count != 0) return rejected(reject_reason::bad_length);
+  if (type == frame_type::hello && count != 1) return rejected(reject_reason::bad_length);
   if (frame.size() != header_bytes + count * record_bytes(type)) return rejected(reject_reason::bad_length);
   if (load<std::uint64_t>(p + off_checksum) != frame_checksum(frame)) return rejected(reject_reason::bad_checksum);
 
@@ -110,7 +110,30 @@ verdict_record decoded_frame::verdict_at(std::size_t i) const noexcept {
   v.txn_id = load<std::uint64_t>(p + 8);
   v.score = load<float>(p + 16);
   v.decision = load<std::uint8_t>(p + 20);
+  v.flags = load<std::uint8_t>(p + 21);
+  v.reserved = load<std::uint16_t>(p + 22);
   return v;
+}
+
+hello_record decoded_frame::hello() const noexcept {
+  AEGIS_ASSERT(valid && header.type == frame_type::hello && header.count == 1, "hello() reads a valid HELLO's one record");
+  const std::byte* p = records.data();
+  hello_record h;
+  h.read_serial = load<std::uint64_t>(p + 0);
+  h.heartbeat_ms = load<std::uint32_t>(p + 8);
+  h.reserved = load<std::uint32_t>(p + 12);
+  h.records_answered = load<std::uint64_t>(p + 16);
+  h.duplicates_skipped = load<std::uint64_t>(p + 24);
+  return h;
+}
+
+std::optional<reject_reason> check_verdict_record(const verdict_record& v) noexcept {
+  // `!(x >= 0 && x <= 1)` is true for NaN as well.
+  if (!(v.score >= 0.0f && v.score <= 1.0f)) return reject_reason::bad_score;
+  if ((v.flags & verdict_flag_unscored) != 0 && v.score != 0.0f) return reject_reason::bad_score;
+  if (v.decision > 2) return reject_reason::bad_decision;
+  if ((v.flags & ~verdict_flag_unscored) != 0 || v.reserved != 0) return reject_reason::bad_reserved;
+  return std::nullopt;
 }
 
 void frame_writer::begin(frame_type type, std::uint64_t epoch, std::uint64_t incarnation) {
@@ -167,8 +190,22 @@ void frame_writer::add_verdict(const verdict_record& v) noexcept {
   store<std::uint64_t>(p + 8, v.txn_id);
   store<float>(p + 16, v.score);
   store<std::uint8_t>(p + 20, v.decision);
-  std::memset(p + 21, 0, 3);
+  store<std::uint8_t>(p + 21, v.flags);
+  store<std::uint16_t>(p + 22, v.reserved);
   size_ += verdict_record_bytes;
+  ++count_;
+}
+
+void frame_writer::add_hello(const hello_record& h) noexcept {
+  AEGIS_ASSERT(type_ == frame_type::hello, "the status record goes in a HELLO frame");
+  AEGIS_ASSERT(count_ == 0 && capacity_records() >= 1, "a HELLO carries exactly one status record, reserved first");
+  std::byte* p = buf_.data() + size_;
+  store<std::uint64_t>(p + 0, h.read_serial);
+  store<std::uint32_t>(p + 8, h.heartbeat_ms);
+  store<std::uint32_t>(p + 12, h.reserved);
+  store<std::uint64_t>(p + 16, h.records_answered);
+  store<std::uint64_t>(p + 24, h.duplicates_skipped);
+  size_ += hello_record_bytes;
   ++count_;
 }
 
@@ -182,9 +219,9 @@ std::span<const std::byte> frame_writer::finish() noexcept {
   return frame;
 }
 
-std::vector<std::byte> encode_txn_frame(std::uint64_t epoch, std::span<const txn_record> records) {
+std::vector<std::byte> encode_txn_frame(std::uint64_t epoch, std::span<const txn_record> records, std::uint64_t serial) {
   frame_writer w;
-  w.begin(frame_type::txn, epoch, 0);
+  w.begin(frame_type::txn, epoch, serial);
   w.reserve_records(records.size());
   for (const auto& r : records) w.add_txn(r.seq, r.t, r.offload_ns);
   const auto f = w.finish();
@@ -201,9 +238,11 @@ std::vector<std::byte> encode_verdict_frame(std::uint64_t epoch, std::uint64_t i
   return {f.begin(), f.end()};
 }
 
-std::vector<std::byte> encode_hello_frame(std::uint64_t last_epoch, std::uint64_t incarnation) {
+std::vector<std::byte> encode_hello_frame(std::uint64_t last_epoch, std::uint64_t incarnation, const hello_record& status) {
   frame_writer w;
   w.begin(frame_type::hello, last_epoch, incarnation);
+  w.reserve_records(1);
+  w.add_hello(status);
   const auto f = w.finish();
   return {f.begin(), f.end()};
 }

@@ -1,4 +1,4 @@
-// Protocol v1 codec: the bytes on the wire between the core and the bridge.
+// Protocol v2 codec: the bytes on the wire between the core and the bridge.
 //
 // Usage:
 //   aegis::frame_writer w;                               // owns a reusable buffer
@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -35,7 +36,7 @@ static_assert(std::endian::native == std::endian::little,
 /// `A E G S` read as a little-endian u32.
 inline constexpr std::uint32_t protocol_magic = 0x53474541;
 /// Wire version; docs/PROTOCOL.md describes exactly this version.
-inline constexpr std::uint8_t protocol_version = 1;
+inline constexpr std::uint8_t protocol_version = 2;
 /// Fixed header size in bytes.
 inline constexpr std::size_t header_bytes = 32;
 /// Most records one frame may carry.
@@ -44,6 +45,10 @@ inline constexpr std::size_t max_records = 1024;
 inline constexpr std::size_t txn_record_bytes = 64;
 /// VERDICT record size in bytes.
 inline constexpr std::size_t verdict_record_bytes = 24;
+/// HELLO status record size in bytes (a HELLO carries exactly one).
+inline constexpr std::size_t hello_record_bytes = 32;
+/// VERDICT `flags` bit: the model failed on this record; the decision is the bridge's fail-safe, the score 0.
+inline constexpr std::uint8_t verdict_flag_unscored = 0x01;
 /// Largest valid frame (a full TXN frame); also ZMQ_MAXMSGSIZE on receiving sockets.
 inline constexpr std::size_t max_frame_bytes = header_bytes + max_records * txn_record_bytes;
 static_assert(max_frame_bytes == 65568, "docs/PROTOCOL.md states max_frame_bytes = 65568");
@@ -55,11 +60,11 @@ enum class frame_type : std::uint8_t {
   verdict = 3,  ///< bridge -> core, VERDICT records.
 };
 
-/// Record size of a frame type (0 for HELLO and unknown types).
+/// Record size of a frame type (0 for unknown types).
 constexpr std::size_t record_bytes(frame_type t) noexcept {
   switch (t) {
     case frame_type::txn: return txn_record_bytes;
-    case frame_type::hello: return 0;
+    case frame_type::hello: return hello_record_bytes;
     case frame_type::verdict: return verdict_record_bytes;
   }
   return 0;
@@ -79,17 +84,21 @@ enum class reject_reason : std::uint8_t {
   wrong_epoch,   ///< A VERDICT frame for another core epoch.
   forged,        ///< A VERDICT record whose txn_id does not match the stored transaction.
   unexpected_type,  ///< A valid frame of a type not meant for this channel (the core receiving TXN).
+  bad_score,     ///< A VERDICT record whose score is NaN, infinite or outside [0, 1] (or non-zero when unscored).
+  bad_decision,  ///< A VERDICT record whose decision is not 0, 1 or 2.
+  bad_reserved,  ///< A VERDICT record with unknown flag bits or non-zero reserved bytes.
 };
 
 /// Number of reject reasons (size of per-reason counter arrays).
-inline constexpr std::size_t reject_reason_count = 10;
+inline constexpr std::size_t reject_reason_count = 13;
 
 /// Every reason, in order, for iterating counter arrays.
 inline constexpr std::array<reject_reason, reject_reason_count> all_reject_reasons = {
     reject_reason::truncated,   reject_reason::oversized, reject_reason::bad_magic,
     reject_reason::bad_version, reject_reason::bad_type,  reject_reason::bad_length,
     reject_reason::bad_checksum, reject_reason::wrong_epoch, reject_reason::forged,
-    reject_reason::unexpected_type};
+    reject_reason::unexpected_type, reject_reason::bad_score, reject_reason::bad_decision,
+    reject_reason::bad_reserved};
 
 /// Name used in logs, the summary JSON and the `reason` metric label.
 constexpr const char* to_string(reject_reason r) noexcept {
@@ -104,6 +113,9 @@ constexpr const char* to_string(reject_reason r) noexcept {
     case reject_reason::wrong_epoch: return "wrong_epoch";
     case reject_reason::forged: return "forged";
     case reject_reason::unexpected_type: return "unexpected_type";
+    case reject_reason::bad_score: return "bad_score";
+    case reject_reason::bad_decision: return "bad_decision";
+    case reject_reason::bad_reserved: return "bad_reserved";
   }
   return "?";
 }
@@ -130,10 +142,24 @@ struct txn_record {
 
 /// A decoded VERDICT record.
 struct verdict_record {
-  std::uint64_t seq = 0;      ///< The TXN's seq.
-  std::uint64_t txn_id = 0;   ///< The TXN's id, cross-checked by the core.
-  float score = 0;            ///< Fraud probability in [0, 1].
-  std::uint8_t decision = 0;  ///< 0 approve, 1 review, 2 decline.
+  std::uint64_t seq = 0;       ///< The TXN's seq.
+  std::uint64_t txn_id = 0;    ///< The TXN's id, cross-checked by the core.
+  float score = 0;             ///< Fraud probability in [0, 1]; 0 when unscored.
+  std::uint8_t decision = 0;   ///< 0 approve, 1 review, 2 decline.
+  std::uint8_t flags = 0;      ///< verdict_flag_unscored or 0.
+  std::uint16_t reserved = 0;  ///< Zero on the wire.
+};
+
+/// Why the core must not apply a VERDICT record, or nullopt when it is well formed.
+std::optional<reject_reason> check_verdict_record(const verdict_record& v) noexcept;
+
+/// A HELLO's status record: what the bridge incarnation has read and answered.
+struct hello_record {
+  std::uint64_t read_serial = 0;         ///< Highest TXN frame serial of the echoed epoch read and answered (0 = none).
+  std::uint32_t heartbeat_ms = 0;        ///< The bridge's heartbeat interval.
+  std::uint32_t reserved = 0;            ///< Zero.
+  std::uint64_t records_answered = 0;    ///< Verdict records queued by this incarnation.
+  std::uint64_t duplicates_skipped = 0;  ///< TXN records skipped as already answered.
 };
 
 /// The fixed header of a frame.
@@ -142,7 +168,7 @@ struct frame_header {
   frame_type type = frame_type::txn;        ///< Frame type.
   std::uint16_t count = 0;                  ///< Records that follow.
   std::uint64_t epoch = 0;                  ///< Core epoch (see PROTOCOL.md per type).
-  std::uint64_t incarnation = 0;            ///< Bridge incarnation; 0 in TXN frames.
+  std::uint64_t incarnation = 0;            ///< Bridge incarnation (HELLO, VERDICT); the frame serial in TXN frames.
 };
 
 /// Result of `decode_frame`: a header plus a view of the records, or a reason.
@@ -158,6 +184,8 @@ struct decoded_frame {
   txn_record txn_at(std::size_t i) const noexcept;
   /// Record i of a valid VERDICT frame.
   verdict_record verdict_at(std::size_t i) const noexcept;
+  /// The status record of a valid HELLO frame.
+  hello_record hello() const noexcept;
 };
 
 /// XXH64 (seed 0) of bytes [0, 24) followed by [32, end): the checksum field
@@ -181,6 +209,8 @@ class frame_writer {
   void add_txn(std::uint64_t seq, const txn& t, ns_t offload_ns) noexcept;
   /// Appends a VERDICT record; room must have been reserved.
   void add_verdict(const verdict_record& v) noexcept;
+  /// Appends a HELLO's status record; room must have been reserved.
+  void add_hello(const hello_record& h) noexcept;
   /// Writes count and checksum and returns the finished frame.
   std::span<const std::byte> finish() noexcept;
   /// Records added since begin().
@@ -196,11 +226,13 @@ class frame_writer {
 };
 
 /// Encodes a whole frame in one call (tests, fixtures, cold paths).
-std::vector<std::byte> encode_txn_frame(std::uint64_t epoch, std::span<const txn_record> records);
+std::vector<std::byte> encode_txn_frame(std::uint64_t epoch, std::span<const txn_record> records,
+                                        std::uint64_t serial = 1);
 /// Encodes a whole VERDICT frame in one call (tests, fake bridges).
 std::vector<std::byte> encode_verdict_frame(std::uint64_t epoch, std::uint64_t incarnation,
                                             std::span<const verdict_record> records);
 /// Encodes a HELLO frame.
-std::vector<std::byte> encode_hello_frame(std::uint64_t last_epoch, std::uint64_t incarnation);
+std::vector<std::byte> encode_hello_frame(std::uint64_t last_epoch, std::uint64_t incarnation,
+                                          const hello_record& status = hello_record{0, 200, 0, 0, 0});
 
 }  // namespace aegis

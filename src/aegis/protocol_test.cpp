@@ -1,4 +1,4 @@
-// Proves the protocol v1 codec: every record type round-trips field for
+// Proves the protocol v2 codec: every record type round-trips field for
 // field; the bytes match golden vectors built independently from
 // docs/PROTOCOL.md with Python's struct and xxhash (so C++ and the Python
 // bridge agree on every offset and on the checksum); and every malformed case
@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -38,12 +39,17 @@ txn sample_txn(std::uint64_t id) {
 }
 
 // Golden vectors: produced by
-//   struct.pack('<IBBHQQ', magic, 1, type, count, epoch, inc) + pack('<Q', xxh64(header24 + body)) + body
-// with the records packed as '<QQqqQQ3sBIq' (TXN) and '<QQfB3x' (VERDICT).
+//   struct.pack('<IBBHQQ', magic, 2, type, count, epoch, inc_or_serial) + pack('<Q', xxh64(header24 + body)) + body
+// with the records packed as '<QQqqQQ3sBIq' (TXN), '<QQfBBH' (VERDICT) and '<QIIQQ' (HELLO).
 constexpr std::string_view golden_verdict =
-    "4145475301030100887766554433221199000000000000002cb2aa66e2b0c68a07000000000000002a000000000000000000803e02000000";
+    "414547530203010088776655443322119900000000000000467da4da1feb5d9807000000000000002a000000000000000000803e02000000";
+constexpr std::string_view golden_unscored_verdict =
+    "414547530203010088776655443322119900000000000000852bf4059ce1c2fd08000000000000002b000000000000000000000001010000";
+constexpr std::string_view golden_hello =
+    "414547530202010088776655443322119900000000000000cdac9ca3ac6ad1170c00000000000000c800000000000000b80b000000000000"
+    "0700000000000000";
 constexpr std::string_view golden_txn =
-    "4145475301010100887766554433221100000000000000006546abb7bfe81a4f0500000000000000e90300000000000006ffffffffffffff"
+    "4145475302010100887766554433221101000000000000004b6ca5fbf0a0ea0d0500000000000000e90300000000000006ffffffffffffff"
     "15cd5b07000000004d00000000000000efcdab00000000004555520123150000b168de3a00000000";
 
 TEST(Protocol, TxnFrameMatchesGoldenBytesFromTheDocument) {
@@ -56,6 +62,37 @@ TEST(Protocol, VerdictFrameMatchesGoldenBytesFromTheDocument) {
   verdict_record v{7, 42, 0.25f, 2};
   const auto bytes = encode_verdict_frame(0x1122334455667788ULL, 0x99, std::span(&v, 1));
   EXPECT_EQ(bytes, from_hex(golden_verdict));
+  verdict_record u{8, 43, 0.0f, 1, verdict_flag_unscored};
+  EXPECT_EQ(encode_verdict_frame(0x1122334455667788ULL, 0x99, std::span(&u, 1)), from_hex(golden_unscored_verdict));
+}
+
+TEST(Protocol, HelloFrameMatchesGoldenBytesFromTheDocument) {
+  const auto bytes = encode_hello_frame(0x1122334455667788ULL, 0x99, hello_record{12, 200, 0, 3000, 7});
+  EXPECT_EQ(bytes, from_hex(golden_hello));
+  const auto f = decode_frame(bytes);
+  ASSERT_TRUE(f.ok()) << to_string(f.reject);
+  const hello_record h = f.hello();
+  EXPECT_EQ(h.read_serial, 12u);
+  EXPECT_EQ(h.heartbeat_ms, 200u);
+  EXPECT_EQ(h.records_answered, 3000u);
+  EXPECT_EQ(h.duplicates_skipped, 7u);
+}
+
+TEST(Protocol, VerdictRecordChecksRejectEveryOutOfRangeField) {
+  const auto nan = std::numeric_limits<float>::quiet_NaN();
+  const auto inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(check_verdict_record({1, 1, 0.5f, 1}), std::nullopt);
+  EXPECT_EQ(check_verdict_record({1, 1, 0.0f, 1, verdict_flag_unscored}), std::nullopt);
+  EXPECT_EQ(check_verdict_record({1, 1, 1.0f, 2}), std::nullopt);
+  EXPECT_EQ(check_verdict_record({1, 1, nan, 0}), reject_reason::bad_score);
+  EXPECT_EQ(check_verdict_record({1, 1, inf, 0}), reject_reason::bad_score);
+  EXPECT_EQ(check_verdict_record({1, 1, -0.1f, 0}), reject_reason::bad_score);
+  EXPECT_EQ(check_verdict_record({1, 1, 1.5f, 0}), reject_reason::bad_score);
+  EXPECT_EQ(check_verdict_record({1, 1, 0.3f, 1, verdict_flag_unscored}), reject_reason::bad_score);
+  EXPECT_EQ(check_verdict_record({1, 1, 0.5f, 3}), reject_reason::bad_decision);
+  EXPECT_EQ(check_verdict_record({1, 1, 0.5f, 255}), reject_reason::bad_decision);
+  EXPECT_EQ(check_verdict_record({1, 1, 0.5f, 1, 0x02}), reject_reason::bad_reserved);
+  EXPECT_EQ(check_verdict_record({1, 1, 0.5f, 1, 0, 1}), reject_reason::bad_reserved);
 }
 
 TEST(Protocol, TxnRoundTripKeepsEveryField) {
@@ -67,7 +104,7 @@ TEST(Protocol, TxnRoundTripKeepsEveryField) {
   ASSERT_TRUE(f.ok()) << to_string(f.reject);
   EXPECT_EQ(f.header.type, frame_type::txn);
   EXPECT_EQ(f.header.epoch, 99u);
-  EXPECT_EQ(f.header.incarnation, 0u);
+  EXPECT_EQ(f.header.incarnation, 1u) << "a TXN frame's serial";
   ASSERT_EQ(f.header.count, max_records);
   for (std::size_t i = 0; i < recs.size(); ++i) {
     const auto r = f.txn_at(i);
@@ -103,7 +140,7 @@ TEST(Protocol, VerdictAndHelloRoundTrip) {
   const auto h = decode_frame(hello_bytes);
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(h.header.type, frame_type::hello);
-  EXPECT_EQ(h.header.count, 0);
+  EXPECT_EQ(h.header.count, 1);
   EXPECT_EQ(h.header.epoch, 5u);
   EXPECT_EQ(h.header.incarnation, 77u);
 }
@@ -162,7 +199,8 @@ TEST(Protocol, RejectsOversizedFrames) {
 TEST(Protocol, RejectsBadMagicVersionAndType) {
   const auto f = valid_verdict_frame();
   EXPECT_EQ(reason_of(with_byte(f, 0, 'X')), reject_reason::bad_magic);
-  EXPECT_EQ(reason_of(with_byte(f, 4, 2)), reject_reason::bad_version);
+  EXPECT_EQ(reason_of(with_byte(f, 4, 1)), reject_reason::bad_version) << "a version-1 frame";
+  EXPECT_EQ(reason_of(with_byte(f, 4, 3)), reject_reason::bad_version);
   EXPECT_EQ(reason_of(with_byte(f, 4, 0)), reject_reason::bad_version);
   EXPECT_EQ(reason_of(with_byte(f, 5, 0)), reject_reason::bad_type);
   EXPECT_EQ(reason_of(with_byte(f, 5, 4)), reject_reason::bad_type);
@@ -187,8 +225,11 @@ TEST(Protocol, RejectsLengthsThatDisagreeWithTheCount) {
   const std::uint64_t sum = frame_checksum(over);
   std::memcpy(over.data() + 24, &sum, 8);
   EXPECT_EQ(reason_of(over), reject_reason::bad_length);
-  // A HELLO carries no records: a non-zero count is a length error even though 32 + n * 0 == 32.
-  EXPECT_EQ(reason_of(with_byte(encode_hello_frame(1, 2), 6, 1)), reject_reason::bad_length);
+  // A HELLO carries exactly one status record: count 0 or 2 is a length error.
+  EXPECT_EQ(reason_of(with_byte(encode_hello_frame(1, 2), 6, 0)), reject_reason::bad_length);
+  EXPECT_EQ(reason_of(with_byte(encode_hello_frame(1, 2), 6, 2)), reject_reason::bad_length);
+  const auto hello = encode_hello_frame(1, 2);
+  EXPECT_EQ(reason_of(std::span(hello).first(header_bytes)), reject_reason::bad_length) << "a v1-sized HELLO";
 }
 
 TEST(Protocol, RejectsBadChecksums) {

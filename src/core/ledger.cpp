@@ -22,6 +22,7 @@ const char* to_string(ledger_state s) noexcept {
     case ledger_state::dropped_ring_full: return "dropped_ring_full";
     case ledger_state::dropped_timeout: return "dropped_timeout";
     case ledger_state::dropped_closed: return "dropped_closed";
+    case ledger_state::abandoned: return "abandoned";
   }
   return "?";
 }
@@ -84,7 +85,9 @@ void ledger::dropped(std::uint64_t id, offload_status why) noexcept {
 bool ledger::terminal(std::uint64_t id, fate f) noexcept {
   std::uint8_t* s = slot(id);
   std::uint8_t expected = static_cast<std::uint8_t>(ledger_state::in_flight);
-  const auto st = static_cast<std::uint8_t>(f == fate::verdict ? ledger_state::verdict : ledger_state::expired);
+  const auto st = static_cast<std::uint8_t>(f == fate::verdict   ? ledger_state::verdict
+                                            : f == fate::expired ? ledger_state::expired
+                                                                 : ledger_state::abandoned);
   if (s == nullptr || !std::atomic_ref<std::uint8_t>(*s).compare_exchange_strong(expected, st, std::memory_order_acq_rel)) {
     conflicts_.fetch_add(1, std::memory_order_relaxed);
     return false;

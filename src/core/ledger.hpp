@@ -33,9 +33,10 @@ enum class ledger_state : std::uint8_t {
   dropped_ring_full,
   dropped_timeout,
   dropped_closed,
+  abandoned,          ///< Sent max_sends times without a verdict.
 };
 /// Number of states.
-inline constexpr std::size_t ledger_state_count = 7;
+inline constexpr std::size_t ledger_state_count = 8;
 /// Name written in the ledger file.
 const char* to_string(ledger_state s) noexcept;
 

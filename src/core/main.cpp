@@ -73,6 +73,8 @@ struct options {
   double rate = 0;
   unsigned producers = 1;
   ns_t retransmit_timeout_ns = 200'000'000;
+  ns_t target_latency_ns = 25'000'000;
+  std::uint32_t max_sends = 10;
   ns_t ttl_ns = 0;
   ns_t drain_timeout_ns = 30'000'000'000;
   ns_t block_deadline_ns = aegis::no_deadline;
@@ -240,6 +242,8 @@ int run(const options& o) {
   cfg.offload_endpoint = "ipc://" + (dir / "offload.sock").string();
   cfg.verdict_endpoint = "ipc://" + (dir / "verdicts.sock").string();
   cfg.retransmit_timeout_ns = o.retransmit_timeout_ns;
+  cfg.target_latency_ns = o.target_latency_ns;
+  cfg.max_sends = o.max_sends;
   cfg.ttl_ns = o.ttl_ns;
   cfg.block_deadline_ns = o.block_deadline_ns;
   cfg.batch_max = o.batch_max;
@@ -454,6 +458,7 @@ int run(const options& o) {
   const std::uint64_t lost = tally[ls::in_flight];
   const bool counters_ok = c.identity_holds();
   const bool ledger_ok = tally[ls::verdict] == c.verdicts && tally[ls::expired] == c.expired &&
+                         tally[ls::abandoned] == c.abandoned &&
                          tally[ls::dropped_ring_full] == c.dropped_ring_full &&
                          tally[ls::dropped_timeout] == c.dropped_timeout && tally[ls::dropped_closed] == c.dropped_closed &&
                          tally[ls::in_flight] == c.in_flight && tally.conflicts == 0;
@@ -476,6 +481,8 @@ int run(const options& o) {
   j["dropped_total"] = c.dropped();
   j["verdicts"] = c.verdicts;
   j["expired"] = c.expired;
+  j["abandoned"] = c.abandoned;
+  j["unscored_verdicts"] = c.unscored_verdicts;
   j["in_flight"] = c.in_flight;
   j["lost"] = lost;
   j["duplicate_verdicts"] = c.duplicate_verdicts;
@@ -484,6 +491,9 @@ int run(const options& o) {
   j["rejected_frames"] = rejected;
   j["retransmits"] = c.retransmits;
   j["retransmit_rounds"] = c.retransmit_rounds;
+  j["silence_rewinds"] = c.silence_rewinds;
+  j["window"] = c.window;
+  j["srtt_us"] = static_cast<double>(c.srtt_ns) / 1e3;
   j["bridge_incarnations"] = c.bridge_incarnations;
   j["late_verdicts"] = c.late_verdicts;
   j["unknown_seq"] = c.unknown_seq;
@@ -514,6 +524,8 @@ int run(const options& o) {
                  {"count", o.count ? nlohmann::json(*o.count) : nlohmann::json(nullptr)},
                  {"duration_ns", o.duration_ns ? nlohmann::json(*o.duration_ns) : nlohmann::json(nullptr)},
                  {"retransmit_timeout_ns", o.retransmit_timeout_ns},
+                 {"target_latency_ns", o.target_latency_ns},
+                 {"max_sends", o.max_sends},
                  {"ttl_ns", o.ttl_ns},
                  {"batch_max", o.batch_max},
                  {"send_window", cfg.send_window},
@@ -527,13 +539,13 @@ int run(const options& o) {
   fmt::print(
       "aegis-core summary ({} mode)\n"
       "  offered {}  accepted {}  dropped {} (ring_full {}, timeout {}, closed {})\n"
-      "  verdicts {}  expired {}  in_flight {}  lost {}\n"
+      "  verdicts {} (unscored {})  expired {}  abandoned {}  in_flight {}  lost {}\n"
       "  duplicates {}  late {}  unknown_seq {}  stale_incarnation {}  rejected {}\n"
       "  retransmits {} ({} rounds)  bridge_incarnations {}\n"
       "  latency us: p50 {:.1f}  p99 {:.1f}  p999 {:.1f}  max {:.1f}\n"
       "  throughput {:.0f} verdicts/s   drained {}   identity {}   exit {}\n",
       o.mode, c.offered, c.accepted, c.dropped(), c.dropped_ring_full, c.dropped_timeout, c.dropped_closed, c.verdicts,
-      c.expired, c.in_flight, lost, c.duplicate_verdicts, c.late_verdicts, c.unknown_seq, c.stale_incarnation,
+      c.unscored_verdicts, c.expired, c.abandoned, c.in_flight, lost, c.duplicate_verdicts, c.late_verdicts, c.unknown_seq, c.stale_incarnation,
       [&] {
         std::uint64_t n = 0;
         for (auto v : c.rejected_frames) n += v;
@@ -579,7 +591,7 @@ int run(const options& o) {
 int main(int argc, char** argv) {
   CLI::App app{"aegis-core: demo payment core offloading high-risk transactions to the Aegis bridge"};
   options o;
-  std::string retransmit = "200ms", ttl = "0", drain = "30s", duration, block_deadline;
+  std::string retransmit = "200ms", target_latency = "25ms", ttl = "0", drain = "30s", duration, block_deadline;
   std::uint64_t count = 0;
   int metrics_port = -1;
   const duration_validator is_duration;
@@ -600,7 +612,12 @@ int main(int argc, char** argv) {
   count_opt->excludes(duration_opt);
   app.add_option("--rate", o.rate, "Payments per second, open-loop; 0 = as fast as possible")->check(CLI::NonNegativeNumber);
   app.add_option("--producers", o.producers, "Producer threads")->check(CLI::Range(1u, 64u));
-  app.add_option("--retransmit-timeout", retransmit, "Resend unverdicted after this long without progress")->check(is_duration);
+  app.add_option("--retransmit-timeout", retransmit,
+                 "Floor of the safety timer: resend what a live bridge holds and does not answer for this long")
+      ->check(is_duration);
+  app.add_option("--target-latency", target_latency, "Flow control: keep send-to-verdict latency near this")->check(is_duration);
+  app.add_option("--max-sends", o.max_sends, "Abandon a transaction sent this many times without a verdict")
+      ->check(CLI::Range(1u, 1000000u));
   app.add_option("--ttl", ttl, "Expire unverdicted transactions this old; 0 = never")->check(is_duration);
   app.add_option("--block-deadline", block_deadline, "Block mode: give up admitting after this long (default: never)")
       ->check(is_duration);
@@ -657,6 +674,8 @@ int main(int argc, char** argv) {
   if (o.duration_ns && !positive(*o.duration_ns, "--duration")) return exit_usage;
   o.retransmit_timeout_ns = duration_or_die(retransmit);
   if (!positive(o.retransmit_timeout_ns, "--retransmit-timeout")) return exit_usage;
+  o.target_latency_ns = duration_or_die(target_latency);
+  if (!positive(o.target_latency_ns, "--target-latency")) return exit_usage;
   o.ttl_ns = duration_or_die(ttl);
   o.drain_timeout_ns = duration_or_die(drain);
   if (!block_deadline.empty()) o.block_deadline_ns = duration_or_die(block_deadline);
