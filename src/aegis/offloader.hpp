@@ -237,6 +237,8 @@ class offloader {
   static constexpr ns_t default_heartbeat_ns = 200'000'000;
   /// Longest backed-off timer.
   static constexpr ns_t timer_max_ns = 60'000'000'000;
+  /// "No serial limit" for a resend pass.
+  static constexpr std::uint64_t no_serial = ~std::uint64_t{0};
   /// Flow-control window at the start (records); slow start doubles it per round trip.
   static constexpr std::uint64_t initial_window = 64;
 
@@ -510,6 +512,12 @@ class offloader {
         if (f.header.epoch == cfg_.epoch && h.read_serial > read_serial_) bridge_read(h.read_serial, now);
         if (f.header.incarnation != incarnation_ && !seen_incarnation(f.header.incarnation)) {
           new_incarnation(f.header.incarnation, now);
+        } else if (f.header.incarnation == pending_inc_) {
+          if (f.header.epoch == cfg_.epoch && h.read_serial != 0) {
+            resolve_new_incarnation(h.read_serial + 1);
+          } else if (now - pending_since_ns_ >= dead_after_ns_ / heartbeats_to_dead) {
+            resolve_new_incarnation(no_serial);  // A heartbeat and nothing read: nothing sent waits in its queue.
+          }
         }
         heard(f.header.incarnation, now);
         return;
@@ -536,6 +544,19 @@ class offloader {
     heard(f.header.incarnation, now);
     sampled_ = false;
     for (std::size_t i = 0; i < f.header.count; ++i) apply(f.verdict_at(i), f.header.incarnation, now);
+  }
+
+  // The rewind for a new incarnation: resend every unverdicted entry sent
+  // in a frame below `below_serial` (the rest is in the new bridge's queue).
+  void resolve_new_incarnation(std::uint64_t below_serial) noexcept {
+    AEGIS_ASSERT(pending_inc_ != 0, "a new incarnation is pending");
+    pending_inc_ = 0;
+    rewind_sends();
+    resend_below_serial_ = below_serial;
+    if (send_pos_ < sent_high_) AEGIS_SOMETIMES(env_, "rewind_after_restart");
+    note_resend_span();
+    send_blocked_until_ns_ = 0;
+    send_backoff_ns_ = 0;
   }
 
   // A valid frame from a remembered incarnation: it is alive (again).
@@ -610,17 +631,20 @@ class offloader {
     ++incarnations_seen_;
     incarnation_ = inc;
     bump(bridge_incarnations_);
-    // A new bridge process has none of what the old one held: resend every
-    // unverdicted entry, in seq order, and retry sending at once. The very
-    // first incarnation is the exception: a bridge that was already running
-    // when the core started has most likely received everything sent before
-    // its first heartbeat arrived, and resending it all would double the
-    // start-up work. If that data went to a bridge that died unannounced, the
-    // oldest entry makes no progress and the retransmit timeout resends it.
+    // A new bridge process has none of what the old one held, but it may
+    // already hold frames sent since it connected, before this HELLO. Its
+    // next HELLO that read something of ours tells which (read_serial):
+    // frames up to there were answered, so what is unverdicted at or below
+    // it was the dead bridge's, and what is above it waits in the new
+    // bridge's queue. The resend waits for that HELLO, or one heartbeat
+    // (resolve_new_incarnation). The very first incarnation is the
+    // exception: a bridge that was already running when the core started has
+    // most likely received everything sent before its first heartbeat
+    // arrived; if that data went to a bridge that died unannounced, the
+    // oldest entry makes no progress and the safety timer resends it.
     if (!first && !AEGIS_MUTANT(env_, "no_rewind")) {
-      rewind_sends();
-      if (send_pos_ < sent_high_) AEGIS_SOMETIMES(env_, "rewind_after_restart");
-      note_resend_span();
+      pending_inc_ = inc;
+      pending_since_ns_ = now;
     }
     send_blocked_until_ns_ = 0;
     send_backoff_ns_ = 0;
@@ -823,6 +847,12 @@ class offloader {
   }
 
   void maybe_retransmit(ns_t now) noexcept {
+    // A new incarnation that gave no informative HELLO within two heartbeats
+    // (it died too, or cannot reach us): resend everything.
+    if (pending_inc_ != 0 && now - pending_since_ns_ >= 2 * dead_after_ns_ / heartbeats_to_dead) {
+      resolve_new_incarnation(no_serial);
+      last_progress_ns_ = now;
+    }
     const bool died = incarnations_died(now);
     if (!outstanding()) return;
     if (AEGIS_MUTANT(env_, "ignore_retransmit_timeout")) return;
@@ -836,7 +866,9 @@ class offloader {
       return;
     }
     bump(retransmit_rounds_);
+    pending_inc_ = 0;
     rewind_sends();
+    resend_below_serial_ = no_serial;
     note_resend_span();
     send_blocked_until_ns_ = 0;
     last_progress_ns_ = now;
@@ -874,6 +906,7 @@ class offloader {
       for (; p < read_pos_ && writer_.count() < room; ++p) {
         offload_entry& e = ring_.at(p);
         if (e.st != st::live) continue;
+        if (p < sent_high_ && e.serial >= resend_below_serial_) continue;  // In the new bridge's queue.
         if (e.sends >= cfg_.max_sends) {
           abandon(p, e);
           continue;
@@ -882,7 +915,8 @@ class offloader {
         if (p < sent_high_) ++resent;
       }
       if (writer_.count() == 0) {
-        send_pos_ = p;  // Only terminal entries: nothing to send for them.
+        send_pos_ = p;  // Only terminal (or already held) entries: nothing to send for them.
+        if (send_pos_ >= sent_high_) resend_below_serial_ = no_serial;
         continue;
       }
       send_result r = send_result::ok;
@@ -912,6 +946,7 @@ class offloader {
       }
       send_pos_ = p;
       if (p > sent_high_) sent_high_ = p;
+      if (send_pos_ >= sent_high_) resend_below_serial_ = no_serial;  // The resend pass is over.
       send_backoff_ns_ = 0;
       bump(frames_sent_);
       if (resent != 0) bump(retransmits_, resent);
@@ -947,6 +982,7 @@ class offloader {
 
   ns_t next_deadline(ns_t now) noexcept {
     ns_t d = deadline_after(now, idle_wait_ns);
+    if (pending_inc_ != 0) d = std::min(d, deadline_after(pending_since_ns_, 2 * dead_after_ns_ / heartbeats_to_dead));
     if (outstanding()) {
       d = std::min(d, next_silence_ns());
       d = std::min(d, deadline_after(last_progress_ns_, safety_timeout()));
@@ -1058,6 +1094,11 @@ class offloader {
   std::array<bool, remembered_incarnations> inc_live_{};
   std::size_t live_incarnations_ = 0;
   ns_t last_rewind_ns_ = 0;        // When the send cursor last moved back.
+  std::uint64_t pending_inc_ = 0;  // A new incarnation whose resend waits for its informative HELLO.
+  ns_t pending_since_ns_ = 0;
+  // During a resend pass, entries last sent in a frame at or above this
+  // serial are skipped (a new bridge holds them).
+  std::uint64_t resend_below_serial_ = no_serial;
   ns_t dead_after_ns_ = heartbeats_to_dead * default_heartbeat_ns;
   int safety_backoff_ = 0;
   ns_t srtt_ns_ = 0;

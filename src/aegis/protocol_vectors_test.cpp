@@ -3,7 +3,8 @@
 // Python's struct and xxhash) exactly as the document says: every valid frame
 // decodes to the listed header and record fields, every rejected frame is
 // rejected with the listed reason, and re-encoding a valid frame's records
-// gives back the same bytes. The Python bridge and the simulator's bridge
+// gives back the same bytes; and the core's VERDICT record checks
+// (check_verdict_record) name the reason verdict_checks.json lists. The Python bridge and the simulator's bridge
 // model run the same vectors, so all decoders agree byte for byte.
 #include <gtest/gtest.h>
 
@@ -54,7 +55,8 @@ void check_vector(const nlohmann::json& v) {
   EXPECT_EQ(type_name(f.header.type), expect.at("type").get<std::string>());
   EXPECT_EQ(f.header.count, expect.at("count").get<std::uint64_t>());
   EXPECT_EQ(f.header.epoch, expect.at("epoch").get<std::uint64_t>());
-  EXPECT_EQ(f.header.incarnation, expect.at("incarnation").get<std::uint64_t>());
+  // TXN frames carry the core's frame serial where the others carry the bridge's incarnation.
+  EXPECT_EQ(f.header.incarnation, expect.at(f.header.type == frame_type::txn ? "serial" : "incarnation").get<std::uint64_t>());
   EXPECT_EQ(frame_checksum(bytes), expect.at("checksum").get<std::uint64_t>());
   const auto& records = expect.at("records");
   ASSERT_EQ(records.size(), f.header.count);
@@ -75,7 +77,7 @@ void check_vector(const nlohmann::json& v) {
       EXPECT_EQ(r.offload_ns, e.at("offload_ns").get<std::int64_t>());
       decoded.push_back(r);
     }
-    EXPECT_EQ(encode_txn_frame(f.header.epoch, decoded), bytes) << "re-encoding gives the same bytes";
+    EXPECT_EQ(encode_txn_frame(f.header.epoch, decoded, f.header.incarnation), bytes) << "re-encoding gives the same bytes";
   } else if (f.header.type == frame_type::verdict) {
     std::vector<verdict_record> decoded;
     for (std::size_t i = 0; i < records.size(); ++i) {
@@ -91,12 +93,33 @@ void check_vector(const nlohmann::json& v) {
         EXPECT_EQ(bits, want);
       }
       EXPECT_EQ(r.decision, e.at("decision").get<std::uint64_t>());
+      if (e.contains("flags")) EXPECT_EQ(r.flags, e.at("flags").get<std::uint64_t>());
+      if (e.contains("reserved")) EXPECT_EQ(r.reserved, e.at("reserved").get<std::uint64_t>());
       decoded.push_back(r);
     }
-    // Reserved bytes are zero in every valid vector, so re-encoding is exact.
+    // Flags and reserved bytes are decoded as they are, so re-encoding is exact.
     EXPECT_EQ(encode_verdict_frame(f.header.epoch, f.header.incarnation, decoded), bytes);
+    // The core's record checks, where the vector states what they must say.
+    if (expect.contains("record_reject")) {
+      ASSERT_EQ(decoded.size(), 1u);
+      const auto why = check_verdict_record(decoded[0]);
+      const auto& want = expect.at("record_reject");
+      if (want.is_null()) {
+        EXPECT_EQ(why, std::nullopt) << "rejected as " << to_string(*why);
+      } else {
+        ASSERT_TRUE(why.has_value()) << "applied, but the vector says " << want.get<std::string>();
+        EXPECT_EQ(to_string(*why), want.get<std::string>());
+      }
+    }
   } else {
-    EXPECT_EQ(encode_hello_frame(f.header.epoch, f.header.incarnation), bytes);
+    const hello_record h = f.hello();
+    const auto& e = records[0];
+    EXPECT_EQ(h.read_serial, e.at("read_serial").get<std::uint64_t>());
+    EXPECT_EQ(h.heartbeat_ms, e.at("heartbeat_ms").get<std::uint64_t>());
+    EXPECT_EQ(h.reserved, e.at("reserved").get<std::uint64_t>());
+    EXPECT_EQ(h.records_answered, e.at("records_answered").get<std::uint64_t>());
+    EXPECT_EQ(h.duplicates_skipped, e.at("duplicates_skipped").get<std::uint64_t>());
+    EXPECT_EQ(encode_hello_frame(f.header.epoch, f.header.incarnation, h), bytes);
   }
 }
 
@@ -109,7 +132,8 @@ TEST_P(ProtocolVectors, DecoderAgreesWithEveryVector) {
   for (const auto& v : doc.at("vectors")) check_vector(v);
 }
 
-INSTANTIATE_TEST_SUITE_P(Files, ProtocolVectors, ::testing::Values("valid.json", "rejected.json", "limits.json"));
+INSTANTIATE_TEST_SUITE_P(Files, ProtocolVectors,
+                         ::testing::Values("valid.json", "rejected.json", "limits.json", "verdict_checks.json"));
 
 }  // namespace
 }  // namespace aegis
