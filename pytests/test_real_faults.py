@@ -151,12 +151,14 @@ def test_two_bridges_at_once_share_the_work_and_killing_one_loses_nothing(core_h
 
 # -- stalls ------------------------------------------------------------------
 
-def test_stall_shorter_than_the_retransmit_timeout_fills_the_ring_with_back_pressure(core_harness):
+def test_stall_shorter_than_the_dead_interval_fills_the_ring_with_back_pressure(core_harness):
     h = core_harness
     capacity = 4096
     # Open-ended runs (--duration, ended by SIGTERM) so that no phase races the end of the stream.
+    # The core presumes a bridge dead after 3 of its heartbeats of silence: with a 2 s heartbeat, the
+    # stall (until 4096 transactions at 20k/s fill the ring) is far shorter than that.
     h.start_core(mode="block", duration="60s", rate=20_000, ring_capacity=capacity, retransmit_timeout="20s")
-    bridge = h.start_bridge()
+    bridge = h.start_bridge(heartbeat="2s")
     h.wait_core_metric("aegis_verdicts_total", lambda v: v >= 2_000)
     bridge.stall()
     depth = h.wait_core_metric("aegis_ring_depth", lambda v: v >= capacity)
@@ -169,11 +171,12 @@ def test_stall_shorter_than_the_retransmit_timeout_fills_the_ring_with_back_pres
     bridge.resume()
     h.wait_core_metric("aegis_ring_depth", lambda v: v < capacity / 2)
     s = assert_clean_terminated_run(h, 2_000)
-    assert s["retransmit_rounds"] == 0, "the stall was shorter than the timeout: no timeout resend"
+    assert s["retransmit_rounds"] == 0, "the stall was shorter than the dead interval: no resend"
+    assert s["retransmits"] == 0
     assert s["duplicate_verdicts"] == 0 and s["bridge_incarnations"] == 1
 
 
-def test_stall_longer_than_the_retransmit_timeout_resends_without_double_verdicts(core_harness):
+def test_stall_longer_than_the_dead_interval_resends_once_without_double_verdicts(core_harness):
     h = core_harness
     h.start_core(mode="block", duration="60s", rate=20_000, ring_capacity=4096, retransmit_timeout="200ms")
     bridge = h.start_bridge()
@@ -185,6 +188,7 @@ def test_stall_longer_than_the_retransmit_timeout_resends_without_double_verdict
     h.wait_core_metric("aegis_verdicts_total", lambda v: v >= verdicts + 2_000)
     s = assert_clean_terminated_run(h, 4_000)
     assert s["retransmit_rounds"] >= 1
+    assert s["silence_rewinds"] == 1, "one resend per silence, however long it lasts"
     assert s["bridge_incarnations"] == 1
 
 
