@@ -20,6 +20,14 @@ trap 'rm -rf "$ob_dir"' EXIT
 # per-message pyzmq loop; open-loop latency vs the zmq ipc ping-pong floor.
 /usr/bin/python3 "$(dirname "$0")/bench_e2e.py" --build "$build" --json "$json"
 
+# Liveness with the slow test model (20/100/500 us per record at 50 % and 90 % of
+# its capacity, with and without a bridge SIGKILL) beside the model's capacity
+# alone. After bench_e2e.py: its targets line reads the flat-out row written
+# above. A missed target is printed as MISSED; a loss or crash fails `make bench`,
+# after the remaining benchmarks and the table.
+liveness_rc=0
+/usr/bin/python3 "$(dirname "$0")/bench_liveness.py" --build "$build" --json "$json" || liveness_rc=$?
+
 # Simulator chaos speed: default-length seeds per minute on one core (issue 7: >= 100).
 "$build/sim/aegis-sim" chaos --budget 30s --jobs 1 --seed-base 1 --progress none --out "$build/bench-chaos" \
   --bench-results "$json" || echo "bench: aegis-sim chaos found a failing seed (report in $build/bench-chaos)"
@@ -29,3 +37,7 @@ trap 'rm -rf "$ob_dir"' EXIT
 
 /usr/bin/python3 "$(dirname "$0")/bench_table.py" "$json"
 echo "bench: results in $json"
+if [ "$liveness_rc" -ne 0 ]; then
+  echo "bench: bench_liveness.py failed (exit $liveness_rc: a lost transaction or a crash; see its output above)"
+  exit "$liveness_rc"
+fi
