@@ -22,6 +22,7 @@ The fake core checks every verdict record as the real core does
 """
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -184,3 +185,39 @@ def test_a_slow_model_answers_a_frame_in_chunks_and_keeps_heartbeating(fake_core
     assert after and after[-1].records["read_serial"][0] == 1
     assert len(fake_core.hellos) > hellos_before
     assert np.array_equal(fake_core.verdict_records()["seq"], np.arange(1, records + 1))
+
+
+class PausingModel:
+    """The shipped model; its first call of many records stands still for pause_s, as a bridge
+    stopped by SIGSTOP in the middle of scoring does."""
+
+    name = "test-pausing"
+
+    def __init__(self, pause_s):
+        self.pause_s = pause_s
+        self.paused = False
+
+    def score(self, txns):
+        if not self.paused and len(txns) >= 64:
+            self.paused = True
+            time.sleep(self.pause_s)  # the pause is the fault itself
+        return SHIPPED_MODEL.score(txns)
+
+
+def test_one_paused_model_call_does_not_shrink_the_chunks_for_good(fake_core, run_bridge):
+    # The bridge sizes its chunks from the model's measured cost per record. One call that stood
+    # still for 2 s (a SIGSTOP) made a fast model look like several ms a record; the chunks shrank
+    # to a record or two, calls that small were never sampled again, and the bridge answered a
+    # record or two per model call and per VERDICT frame for good.
+    chunk_s, pause_s, frames, first = 0.02, 2.0, 16, 64
+    r = run_bridge(model=PausingModel(pause_s), score_chunk_s=chunk_s)
+    fake_core.wait_hellos(1)
+    fake_core.send_txns(first, per_frame=first)  # the paused call: 2 s for 64 records
+    fake_core.wait_verdict_records(first, timeout_s=30)
+    before = sum(1 for f in fake_core.arrivals if f.type == p.TYPE_VERDICT)
+    fake_core.send_txns(frames * p.MAX_RECORDS, per_frame=p.MAX_RECORDS)
+    fake_core.wait_verdict_records(first + frames * p.MAX_RECORDS, timeout_s=60)
+    after = sum(1 for f in fake_core.arrivals if f.type == p.TYPE_VERDICT) - before
+    # Back to whole frames within a few dozen calls (each small call lowers the estimate by a quarter).
+    assert after <= frames + 64, (f"{after} VERDICT frames for {frames} full TXN frames after one paused call: "
+                                  f"the chunks never grew back (cost estimate {r.bridge._cost_per_record_s!r} s/record)")

@@ -568,11 +568,24 @@ class Bridge:
         return max(1, records)
 
     def _note_cost(self, records: int, elapsed_s: float, force: bool = False) -> None:
-        """Smooths the model's cost per record, from calls large (or slow) enough to say."""
-        if records < _COST_SAMPLE_MIN_RECORDS and not force and elapsed_s < self.config.score_chunk_s / 4:
-            return
+        """Smooths the model's cost per record, from calls large (or slow) enough to say.
+
+        A small, fast call says little, except that a record costs at most
+        that much: it may lower the estimate, never raise it. Otherwise an
+        estimate inflated once (the process stopped by a signal in the middle
+        of a model call) would shrink the chunks to a record or two, whose
+        calls are then too small to be sampled: the bridge would crawl at
+        its per-call overhead for good (seen after a SIGSTOP: 12k records/s
+        against 20k offered, the core's ring full for a minute). For the
+        same reason one sample moves the estimate up by at most 4x.
+        """
         per = elapsed_s / max(records, 1)
         old = self._cost_per_record_s
+        small = records < _COST_SAMPLE_MIN_RECORDS and not force and elapsed_s < self.config.score_chunk_s / 4
+        if small and (old is None or per >= old):
+            return
+        if old is not None and per > 4 * old:
+            per = 4 * old
         self._cost_per_record_s = per if old is None else old + 0.25 * (per - old)
 
     def _answer(self, epoch: int, txns: np.ndarray) -> bool:
