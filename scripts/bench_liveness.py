@@ -151,6 +151,28 @@ def wait_log(path: Path, pattern: str, proc: subprocess.Popen, timeout_s: float)
     return wait_value(check, timeout_s, f"/{pattern}/ in {path}", interval_s=0.01)
 
 
+class OtherCpu:
+    """CPU time the rest of the machine used while this driver's runs ran: busy time in /proc/stat
+    less this process's and its reaped children's (core and bridges). A share of nproc x wall time."""
+
+    def __init__(self):
+        self.tick_s = 1.0 / os.sysconf("SC_CLK_TCK")
+        self.start = self._now()
+
+    def _now(self) -> tuple[float, float, float]:
+        cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        assert cpu[0] == "cpu", "/proc/stat opens with the all-CPU line"
+        user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in cpu[1:8])
+        t = os.times()
+        return ((user + nice + system + irq + softirq) * self.tick_s,
+                t.user + t.system + t.children_user + t.children_system, time.monotonic())
+
+    def share(self) -> float:
+        busy, ours, wall = self._now()
+        other = (busy - self.start[0]) - (ours - self.start[1])
+        return max(0.0, other) / max((wall - self.start[2]) * (os.cpu_count() or 1), 1e-9)
+
+
 def main_thread_cpu_ns(pid: int) -> int:
     """On-CPU time of the process's main thread (the bridge's loop), from schedstat: ns, not ticks."""
     fields = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
@@ -237,6 +259,7 @@ class RunResult:
     batch_records: float = 0.0
     batch_service_us: float = 0.0
     bridge_busy: float = 0.0   # wake-ups x service time / the run's length: the bridge's main thread's load
+    other_cpu: float = 0.0     # share of the machine other processes used during the run (OtherCpu)
     lost: int = 0
     verdicts: int = 0
     offered: int = 0
@@ -267,6 +290,12 @@ class Runner:
         return d
 
     def run(self, model: Path, cost_s: float, capacity: float, load: float, fault: str) -> RunResult:
+        other = OtherCpu()
+        r = self._run(model, cost_s, capacity, load, fault)
+        r.other_cpu = other.share()  # after _run reaped every child, so their CPU is ours
+        return r
+
+    def _run(self, model: Path, cost_s: float, capacity: float, load: float, fault: str) -> RunResult:
         rate = int(load * capacity)
         count = max(MIN_COUNT, int(rate * self.duration_s))
         if rate < 50:
@@ -425,11 +454,11 @@ def json_rows(r: RunResult) -> list[dict]:
 def print_table(results: list[RunResult], reps: int) -> None:
     head = (f"{'cost':>6} {'load':>4} {'fault':<5} {'offered/s':>10} {'goodput/s':>10} {'good/off':>8} "
             f"{'capacity':>9} {'resent':>7} {'outst@kill':>10} {'res/outst':>9} {'restart':>7} {'p99':>9} "
-            f"{'batch rec':>9} {'batch svc':>9} {'busy':>5} {'p99/batch':>9} {'lost':>4}  {'goodput':<7} "
+            f"{'batch rec':>9} {'batch svc':>9} {'busy':>5} {'p99/batch':>9} {'lost':>4} {'other':>5}  {'goodput':<7} "
             f"{'resends':<7} {'latency':<7} {'loss':<6}")
     print(f"\nbench_liveness: {'median of ' + str(reps) + ' reps' if reps > 1 else '1 rep'} per row. capacity: "
           f"the slow model timed alone (the peer); batch: records per bridge wake-up and its main-thread CPU; "
-          f"busy: that thread's CPU / the run's length")
+          f"busy: that thread's CPU / the run's length; other: the machine's CPU other processes used meanwhile")
     print(head)
     print("-" * len(head))
     for r in results:
@@ -441,7 +470,8 @@ def print_table(results: list[RunResult], reps: int) -> None:
               f"{r.capacity_per_s:>9,.0f} {r.resent:>7,} {(f'{r.outstanding_at_kill:,}' if kill else '-'):>10} "
               f"{res_ratio:>9} {(f'{r.restart_s:.2f}s' if kill else '-'):>7} {r.p99_us / 1e3:>7.2f}ms "
               f"{r.batch_records:>9.1f} {r.batch_service_us / 1e3:>7.2f}ms {r.bridge_busy:>5.0%} "
-              f"{r.p99_us / max(r.batch_service_us, 1e-9):>9.1f} {r.lost:>4}  {t['goodput']:<7} {t['resends']:<7} "
+              f"{r.p99_us / max(r.batch_service_us, 1e-9):>9.1f} {r.lost:>4} {r.other_cpu:>5.0%}  "
+              f"{t['goodput']:<7} {t['resends']:<7} "
               f"{t['latency']:<7} {t['loss']:<6}")
 
 
@@ -580,15 +610,19 @@ def main(argv=None) -> int:
         signal.signal(sig, _on_signal)
     tmp = Path(tempfile.mkdtemp(prefix="aegis-lv-", dir="/tmp"))
     runner = Runner(core, tmp, args.duration)
-    raw: dict = {"machine": facts, "duration_s": args.duration, "reps": []}
+    raw: dict = {"machine": facts, "duration_s": args.duration, "capacity": [], "reps": []}
     by_row: dict[tuple, list[RunResult]] = {}
     started = time.monotonic()
     try:
         for rep in range(1, args.reps + 1):
             for cost in args.costs:
                 model = write_slow_model(tmp, cost)
+                other = OtherCpu()
                 capacity = measure_capacity(model)
-                print(f"  rep {rep}: {cost * 1e6:g} us model alone: {capacity:,.0f} records/s", flush=True)
+                other_share = other.share()
+                raw["capacity"].append({"rep": rep, "cost_us": cost * 1e6, "per_s": capacity, "other_cpu": other_share})
+                print(f"  rep {rep}: {cost * 1e6:g} us model alone: {capacity:,.0f} records/s (other processes "
+                      f"{other_share:.0%})", flush=True)
                 for load in args.loads:
                     for fault in ("none", "kill"):
                         r = runner.run(model, cost, capacity, load, fault)
@@ -597,7 +631,8 @@ def main(argv=None) -> int:
                         print(f"  rep {rep}: {row_name(r)}: offered {r.offered_per_s:,.0f}/s goodput "
                               f"{r.goodput_per_s:,.0f}/s resent {r.resent} (outstanding {r.outstanding_at_kill}) "
                               f"p99 {r.p99_us / 1e3:.2f} ms batch {r.batch_records:.1f} rec "
-                              f"{r.batch_service_us / 1e3:.2f} ms busy {r.bridge_busy:.0%} lost {r.lost}"
+                              f"{r.batch_service_us / 1e3:.2f} ms busy {r.bridge_busy:.0%} lost {r.lost} "
+                              f"other processes {r.other_cpu:.0%}"
                               + (f" restart {r.restart_s:.2f} s (SIGKILL -> reaped {r.kill_to_reaped_ms:.1f} ms; "
                                  f"resent beyond the gauge: {r.excess_ms():.1f} ms of offered load)"
                                  if fault == "kill" else ""), flush=True)
