@@ -36,7 +36,13 @@ What each row reports, from the core's summary unless said otherwise:
                 / those wake-ups: receive, decode, dedupe, score, encode and send,
                 measured, not modelled. CPU time, not wall time, so time the
                 thread waited for a CPU is not counted as service.
+  busy          that CPU time / the run's length (the per-run line adds the
+                thread's time runnable without a CPU, from the same schedstat)
   lost          `lost` (accepted ids without a terminal state); any loss fails
+  other         CPU other processes used during the run, as a share of the
+                machine (/proc/stat busy time less ours); the per-run line adds
+                the hypervisor's steal time. Figures with `other` above a few
+                per cent measure the neighbours too.
 
 Targets (a missed one prints MISSED and does not fail the run; loss and
 crashes do):
@@ -46,12 +52,14 @@ crashes do):
   loss      0 lost in every row
   no regression: the flat-out row of this run (e2e_throughput, written by
             bench_e2e.py earlier in `make bench`) >= 90 % of a committed
-            reference figure (FLAT_OUT_REFERENCE below, its run named).
+            reference figure (FLAT_OUT_REFERENCE below, its run named), with a
+            note when this machine's CPU family is not the reference's.
 
 With --reps N every row is run N times (capacity measured again each time)
 and each figure is the median over reps. Rows are appended to --json
 (bench/bench_results.hpp's schema); the raw repetitions go to
-bench-liveness.json beside it. Exit 0 unless a run crashed or lost a
+bench-liveness.json beside it (with the capacity runs, the load average and
+the SIGKILL-to-reaped time of each kill). Exit 0 unless a run crashed or lost a
 transaction (1), or on a usage error (2). Processes run in this driver's
 session (one scheduler autogroup, as in bench_e2e.py) and are killed with it.
 """
@@ -91,6 +99,7 @@ REGRESSION_SHARE = 0.9      # the flat-out row may fall by at most 10 %
 FLAT_OUT_REFERENCE = 9.16e6
 FLAT_OUT_REFERENCE_RUN = ("README 'Current figures': make bench of 369e76b, 2026-11-26 23:55 UTC, "
                           "2-vCPU AMD EPYC family 26 VM")
+FLAT_OUT_REFERENCE_CPU_FAMILY = "26"  # a figure from another host kind says little (README, "The machine matters")
 KILL_AT = 1 / 3             # the kill comes once this share of the transactions is verdicted
 WARM_IDLE_CPU_NS = 2_000_000  # a bridge whose main thread used less than this in 100 ms has warmed up
 DEFAULT_COSTS = "20us,100us,500us"
@@ -159,25 +168,30 @@ class OtherCpu:
         self.tick_s = 1.0 / os.sysconf("SC_CLK_TCK")
         self.start = self._now()
 
-    def _now(self) -> tuple[float, float, float]:
+    def _now(self) -> tuple[float, float, float, float]:
         cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()
         assert cpu[0] == "cpu", "/proc/stat opens with the all-CPU line"
-        user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in cpu[1:8])
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in cpu[1:9])
         t = os.times()
         return ((user + nice + system + irq + softirq) * self.tick_s,
-                t.user + t.system + t.children_user + t.children_system, time.monotonic())
+                t.user + t.system + t.children_user + t.children_system, time.monotonic(), steal * self.tick_s)
 
     def share(self) -> float:
-        busy, ours, wall = self._now()
+        busy, ours, wall, _ = self._now()
         other = (busy - self.start[0]) - (ours - self.start[1])
         return max(0.0, other) / max((wall - self.start[2]) * (os.cpu_count() or 1), 1e-9)
 
+    def steal_share(self) -> float:
+        """The hypervisor's steal time over the same span (CPU the VM wanted and did not get)."""
+        _, _, wall, steal = self._now()
+        return max(0.0, steal - self.start[3]) / max((wall - self.start[2]) * (os.cpu_count() or 1), 1e-9)
 
-def main_thread_cpu_ns(pid: int) -> int:
-    """On-CPU time of the process's main thread (the bridge's loop), from schedstat: ns, not ticks."""
+
+def main_thread_schedstat(pid: int) -> tuple[int, int]:
+    """(on-CPU, runnable but waiting for a CPU) time of the process's main thread (the bridge's loop), in ns."""
     fields = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
     assert len(fields) == 3, "schedstat: run time, wait time, timeslices"
-    return int(fields[0])
+    return int(fields[0]), int(fields[1])
 
 
 # -- one bridge's share of a run ------------------------------------------------
@@ -187,6 +201,7 @@ class BridgeWindow:
     """A bridge's main-thread CPU, wake-ups that scored and records scored over the part of a run it served."""
 
     cpu_ns: int = 0
+    runq_ns: int = 0           # runnable, waiting for a CPU
     batches: int = 0
     records: int = 0
 
@@ -199,24 +214,25 @@ class Bridge:
                           self.log)
         self.started = time.monotonic()
         self.metrics_port = 0
-        self.cpu_at_start_ns = 0
+        self.at_start = (0, 0)  # main thread (on-CPU, run-queue) ns at the start line
 
     def wait_started(self, timeout_s: float = 60.0) -> float:
         """Waits for the start line (sockets connected, before the warm-up); returns seconds since spawn."""
         m = wait_log(self.log, r"incarnation 0x[0-9a-f]+ .*metrics http://127\.0\.0\.1:(\d+)/metrics",
                      self.proc, timeout_s)
         self.metrics_port = int(m.group(1))
-        self.cpu_at_start_ns = main_thread_cpu_ns(self.proc.pid)
+        self.at_start = main_thread_schedstat(self.proc.pid)
         return time.monotonic() - self.started
 
-    def wait_warm(self, timeout_s: float = 30.0) -> int:
-        """Waits until the warm-up is over (the loop idles); returns the main thread's CPU then."""
+    def wait_warm(self, timeout_s: float = 30.0) -> BridgeWindow:
+        """Waits until the warm-up is over (the loop idles); returns the main thread's figures then."""
         def idle():
-            before = main_thread_cpu_ns(self.proc.pid)
+            before = main_thread_schedstat(self.proc.pid)
             time.sleep(0.1)
-            after = main_thread_cpu_ns(self.proc.pid)
-            return (after,) if after - before < WARM_IDLE_CPU_NS else None
-        return wait_value(idle, timeout_s, "the bridge's warm-up to end", interval_s=0.01)[0]
+            after = main_thread_schedstat(self.proc.pid)
+            return (after,) if after[0] - before[0] < WARM_IDLE_CPU_NS else None
+        cpu_ns, runq_ns = wait_value(idle, timeout_s, "the bridge's warm-up to end", interval_s=0.01)[0]
+        return BridgeWindow(cpu_ns=cpu_ns, runq_ns=runq_ns)
 
     def sample(self) -> BridgeWindow:
         """Cumulative figures now (metrics scrape, then schedstat)."""
@@ -225,14 +241,17 @@ class Bridge:
         m = try_scrape(self.metrics_port)
         if m is None:
             raise RunFailed(f"bridge metrics on port {self.metrics_port} unreachable; see {self.log}")
-        return BridgeWindow(cpu_ns=main_thread_cpu_ns(self.proc.pid),
+        cpu_ns, runq_ns = main_thread_schedstat(self.proc.pid)
+        return BridgeWindow(cpu_ns=cpu_ns, runq_ns=runq_ns,
                             batches=int(m.value("aegis_bridge_batches_total", 0.0)),
                             records=int(m.value("aegis_bridge_records_scored_total", 0.0)))
 
 
 def window(start: BridgeWindow, end: BridgeWindow) -> BridgeWindow:
-    w = BridgeWindow(end.cpu_ns - start.cpu_ns, end.batches - start.batches, end.records - start.records)
-    assert w.cpu_ns >= 0 and w.batches >= 0 and w.records >= 0, "counters only grow"
+    w = BridgeWindow(end.cpu_ns - start.cpu_ns, end.runq_ns - start.runq_ns, end.batches - start.batches,
+                     end.records - start.records)
+    assert w.cpu_ns >= 0 and w.runq_ns >= 0, "schedstat times only grow"
+    assert w.batches >= 0 and w.records >= 0, "counters only grow"
     return w
 
 
@@ -259,7 +278,9 @@ class RunResult:
     batch_records: float = 0.0
     batch_service_us: float = 0.0
     bridge_busy: float = 0.0   # wake-ups x service time / the run's length: the bridge's main thread's load
+    bridge_runq: float = 0.0   # the same thread's time runnable but without a CPU / the run's length
     other_cpu: float = 0.0     # share of the machine other processes used during the run (OtherCpu)
+    steal: float = 0.0         # share of the machine's time the hypervisor stole during the run
     lost: int = 0
     verdicts: int = 0
     offered: int = 0
@@ -293,6 +314,7 @@ class Runner:
         other = OtherCpu()
         r = self._run(model, cost_s, capacity, load, fault)
         r.other_cpu = other.share()  # after _run reaped every child, so their CPU is ours
+        r.steal = other.steal_share()
         return r
 
     def _run(self, model: Path, cost_s: float, capacity: float, load: float, fault: str) -> RunResult:
@@ -310,9 +332,8 @@ class Runner:
         try:
             b1 = bridges[0]
             b1.wait_started()
-            warm_cpu_ns = b1.wait_warm()
-            warm_up_ns = warm_cpu_ns - b1.cpu_at_start_ns  # to take off the next bridge's figures
-            b1_start = BridgeWindow(cpu_ns=warm_cpu_ns)
+            b1_start = b1.wait_warm()
+            warm_up_ns = b1_start.cpu_ns - b1.at_start[0]  # to take off the next bridge's figures
             summary = d / "summary.json"
             # The drain may take as long as the load (a run that keeps up needs milliseconds).
             core = spawn([self.core, "--endpoint-dir", ep, "--mode", "block", "--summary-json", summary,
@@ -328,7 +349,8 @@ class Runner:
             end = last.sample()
             if fault == "kill":
                 # The new bridge's figures from its start line, less the warm-up its predecessor's took.
-                served.append(window(BridgeWindow(cpu_ns=min(last.cpu_at_start_ns + warm_up_ns, end.cpu_ns)), end))
+                served.append(window(BridgeWindow(cpu_ns=min(last.at_start[0] + warm_up_ns, end.cpu_ns),
+                                                  runq_ns=last.at_start[1]), end))
             else:
                 served.append(window(b1_start, end))
             self._read_summary(r, summary, rc)
@@ -341,6 +363,7 @@ class Runner:
                 r.batch_records = sum(w.records for w in served) / batches
                 r.batch_service_us = sum(w.cpu_ns for w in served) / batches / 1e3
                 r.bridge_busy = sum(w.cpu_ns for w in served) / 1e9 / max(r.produce_s + r.drain_s, 1e-9)
+                r.bridge_runq = sum(w.runq_ns for w in served) / 1e9 / max(r.produce_s + r.drain_s, 1e-9)
             return r
         except Exception:
             print(f"bench_liveness: run failed; logs kept in {d}", file=sys.stderr, flush=True)
@@ -475,7 +498,7 @@ def print_table(results: list[RunResult], reps: int) -> None:
               f"{t['latency']:<7} {t['loss']:<6}")
 
 
-def flat_out_lines(json_path: Path) -> tuple[str, str]:
+def flat_out_lines(json_path: Path, facts: dict) -> tuple[str, str]:
     """The no-regression target: (this run's flat-out row as bench_e2e.py wrote it, the target line)."""
     rows = json.loads(json_path.read_text()) if json_path.exists() and json_path.stat().st_size else []
     flat = [x for x in rows if x.get("name") == "e2e_throughput" and x.get("metric") == "verdicted_txn_per_s"]
@@ -486,13 +509,18 @@ def flat_out_lines(json_path: Path) -> tuple[str, str]:
     x = flat[-1]
     share = x["ours"] / FLAT_OUT_REFERENCE
     ok = "met" if share >= REGRESSION_SHARE else "MISSED"
+    host = ""
+    if facts["cpu_family"] != FLAT_OUT_REFERENCE_CPU_FAMILY:
+        host = (f" -- NOTE: the reference comes from CPU family {FLAT_OUT_REFERENCE_CPU_FAMILY}, this machine is "
+                f"family {facts['cpu_family']}: another host kind, so this compares hosts as much as code")
     return (f"flat-out row of this run, as is: {json.dumps(x)}",
             f"  no regression: flat out {x['ours'] / 1e6:.2f}M txn/s = {share:.2f} x the reference "
-            f"{FLAT_OUT_REFERENCE / 1e6:.2f}M txn/s ({FLAT_OUT_REFERENCE_RUN}); target >= {REGRESSION_SHARE:.2f}: {ok}")
+            f"{FLAT_OUT_REFERENCE / 1e6:.2f}M txn/s ({FLAT_OUT_REFERENCE_RUN}); target >= {REGRESSION_SHARE:.2f}: "
+            f"{ok}{host}")
 
 
-def print_targets(results: list[RunResult], json_path: Path) -> None:
-    flat_row, flat_target = flat_out_lines(json_path)
+def print_targets(results: list[RunResult], json_path: Path, facts: dict) -> None:
+    flat_row, flat_target = flat_out_lines(json_path, facts)
     print(flat_row)
     print("targets:")
     by = {"goodput": [], "resends": [], "latency": [], "loss": []}
@@ -631,8 +659,9 @@ def main(argv=None) -> int:
                         print(f"  rep {rep}: {row_name(r)}: offered {r.offered_per_s:,.0f}/s goodput "
                               f"{r.goodput_per_s:,.0f}/s resent {r.resent} (outstanding {r.outstanding_at_kill}) "
                               f"p99 {r.p99_us / 1e3:.2f} ms batch {r.batch_records:.1f} rec "
-                              f"{r.batch_service_us / 1e3:.2f} ms busy {r.bridge_busy:.0%} lost {r.lost} "
-                              f"other processes {r.other_cpu:.0%}"
+                              f"{r.batch_service_us / 1e3:.2f} ms busy {r.bridge_busy:.0%} (waiting for a CPU "
+                              f"{r.bridge_runq:.0%}) lost {r.lost} "
+                              f"other processes {r.other_cpu:.0%} steal {r.steal:.0%}"
                               + (f" restart {r.restart_s:.2f} s (SIGKILL -> reaped {r.kill_to_reaped_ms:.1f} ms; "
                                  f"resent beyond the gauge: {r.excess_ms():.1f} ms of offered load)"
                                  if fault == "kill" else ""), flush=True)
@@ -647,7 +676,7 @@ def main(argv=None) -> int:
     print_table(results, args.reps)
     rows = [x for r in results for x in json_rows(r)]
     append_rows(json_path, rows)
-    print_targets(results, json_path)
+    print_targets(results, json_path, facts)
     raw["elapsed_s"] = time.monotonic() - started
     raw["machine"]["loadavg_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     (json_path.parent / "bench-liveness.json").write_text(json.dumps(raw, indent=2) + "\n")
