@@ -204,6 +204,7 @@ class BridgeWindow:
     runq_ns: int = 0           # runnable, waiting for a CPU
     batches: int = 0
     records: int = 0
+    skipped: int = 0           # records the bridge had already answered (a resend it did not need)
 
 
 class Bridge:
@@ -244,14 +245,15 @@ class Bridge:
         cpu_ns, runq_ns = main_thread_schedstat(self.proc.pid)
         return BridgeWindow(cpu_ns=cpu_ns, runq_ns=runq_ns,
                             batches=int(m.value("aegis_bridge_batches_total", 0.0)),
-                            records=int(m.value("aegis_bridge_records_scored_total", 0.0)))
+                            records=int(m.value("aegis_bridge_records_scored_total", 0.0)),
+                            skipped=int(m.value("aegis_bridge_duplicates_skipped_total", 0.0)))
 
 
 def window(start: BridgeWindow, end: BridgeWindow) -> BridgeWindow:
     w = BridgeWindow(end.cpu_ns - start.cpu_ns, end.runq_ns - start.runq_ns, end.batches - start.batches,
-                     end.records - start.records)
+                     end.records - start.records, end.skipped - start.skipped)
     assert w.cpu_ns >= 0 and w.runq_ns >= 0, "schedstat times only grow"
-    assert w.batches >= 0 and w.records >= 0, "counters only grow"
+    assert w.batches >= 0 and w.records >= 0 and w.skipped >= 0, "counters only grow"
     return w
 
 
@@ -279,6 +281,7 @@ class RunResult:
     batch_service_us: float = 0.0
     bridge_busy: float = 0.0   # wake-ups x service time / the run's length: the bridge's main thread's load
     bridge_runq: float = 0.0   # the same thread's time runnable but without a CPU / the run's length
+    bridge_skipped: int = 0    # resent records a bridge skipped as already answered (bridge counters)
     other_cpu: float = 0.0     # share of the machine other processes used during the run (OtherCpu)
     steal: float = 0.0         # share of the machine's time the hypervisor stole during the run
     lost: int = 0
@@ -323,7 +326,8 @@ class Runner:
         if rate < 50:
             raise RunFailed(f"the {cost_s * 1e6:g} us model scores only {capacity:.0f} records/s alone: "
                             f"is the machine overloaded?")
-        r = RunResult(cost_us=cost_s * 1e6, load=load, fault=fault, capacity_per_s=capacity, rate=rate, count=count)
+        r = RunResult(cost_us=round(cost_s * 1e6, 3), load=load, fault=fault, capacity_per_s=capacity, rate=rate,
+                      count=count)
         d = self._run_dir()
         ep = d / "ep"  # short: an ipc path holds at most 107 bytes
         ep.mkdir(mode=0o700)
@@ -358,6 +362,7 @@ class Runner:
                 print(f"bench_liveness: {row_name(r)} FAILED: {r.failure}; logs kept in {d}", file=sys.stderr,
                       flush=True)
                 self.keep = True
+            r.bridge_skipped = sum(w.skipped for w in served)
             batches = sum(w.batches for w in served)
             if batches:
                 r.batch_records = sum(w.records for w in served) / batches
@@ -663,7 +668,9 @@ def main(argv=None) -> int:
                               f"{r.bridge_runq:.0%}) lost {r.lost} "
                               f"other processes {r.other_cpu:.0%} steal {r.steal:.0%}"
                               + (f" restart {r.restart_s:.2f} s (SIGKILL -> reaped {r.kill_to_reaped_ms:.1f} ms; "
-                                 f"resent beyond the gauge: {r.excess_ms():.1f} ms of offered load)"
+                                 f"resent beyond the gauge: {r.excess_ms():.1f} ms of offered load; "
+                                 f"{r.duplicate_verdicts} duplicate verdicts, {r.bridge_skipped} resent records "
+                                 f"the bridges skipped)"
                                  if fault == "kill" else ""), flush=True)
     except (RunFailed, AssertionError, subprocess.TimeoutExpired) as e:  # WaitTimeout is an AssertionError
         print(f"bench_liveness: FAILED (crash or hang): {type(e).__name__}: {e}", file=sys.stderr)
