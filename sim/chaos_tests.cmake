@@ -1,4 +1,4 @@
-# Tests of `aegis-sim chaos` (issue 7), included from sim/CMakeLists.txt.
+# Tests of `aegis-sim chaos`, included from sim/CMakeLists.txt.
 if(AEGIS_BUILD_TESTS)
   add_executable(sim_chaos_test chaos_test.cpp)
   target_link_libraries(sim_chaos_test PRIVATE aegis_sim_chaos GTest::gtest_main)

@@ -1,4 +1,4 @@
-// A scenario run with the properties of issue 5 checked on top of the
+// A scenario run with the safety and liveness properties checked on top of the
 // runner's own invariants, so the property suite, `aegis-sim replay` and the
 // regression corpus judge a case in exactly the same way.
 //

@@ -244,10 +244,10 @@ int cmd_bench(const bench_args& b) {
         static_cast<double>(r.steps) / wall_s, cpu_s, static_cast<double>(r.counters.verdicts) / cpu_s, sim_s / cpu_s,
         r.trace_hash);
     const std::string name = fmt::format("sim/{}_{}k", mode, b.rate / 1000);
-    // The issue compares with the real-process end-to-end figure of the same
+    // Compared with the real-process end-to-end figure of the same
     // `make bench` run when a benchmark wrote one (an "e2e*" row in txn/s);
-    // otherwise with the issue's target.
-    std::string peer = "target (issue 4)";
+    // otherwise with the target.
+    std::string peer = "target";
     double peer_value = 1e6;
     if (std::ifstream in{b.results}; in.good() && in.peek() != std::ifstream::traits_type::eof()) {
       const nlohmann::json all = nlohmann::json::parse(in, nullptr, false);
@@ -262,10 +262,10 @@ int cmd_bench(const bench_args& b) {
     }
     rows.push_back({name, "verdicted_per_wall_s", "txn/s", verdicted_per_wall_s, peer, peer_value,
                     aegis::bench::better::higher});
-    rows.push_back({name, "time_compression", "x", compression, "real time x20 (issue 4 target)", 20.0,
+    rows.push_back({name, "time_compression", "x", compression, "real time x20 (target)", 20.0,
                     aegis::bench::better::higher});
     rows.push_back({name, "verdicted_per_cpu_s", "txn/s", static_cast<double>(r.counters.verdicts) / cpu_s,
-                    "target (issue 4)", 1e6, aegis::bench::better::higher});
+                    "target", 1e6, aegis::bench::better::higher});
   }
   aegis::bench::append_results(b.results, rows);
   std::cout << "appended " << rows.size() << " rows to " << b.results << "\n";

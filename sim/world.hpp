@@ -278,7 +278,7 @@ class world {
   /// Per-site statistics (sorted by name).
   std::vector<std::pair<std::string, fault_site_stats>> fault_stats() const;
 
-  // ------------------------------------------------------------ mutants and coverage (issue 5)
+  // ------------------------------------------------------------ mutants and coverage
 
   /// Switches on the mutant `name` (faults/aegis/mutant.hpp) for this run; empty = none.
   void set_mutant(std::string name) { mutant_ = std::move(name); }
