@@ -1,24 +1,20 @@
-// Rare-state coverage ("sometimes" assertions, in the spirit of Antithesis):
-// production code marks the moment it reaches a state that matters for
-// correctness but that a healthy run seldom shows, and the property suite
-// fails when a catalogued state is never reached (properties/coverage_test.cpp).
+// The rare-state catalogue: every name production code, the simulator's
+// runner and its bridge model report with AEGIS_SOMETIMES / world::reached
+// (the mark itself is aegis/sometimes.hpp), with who reports it. The property
+// suite fails when a catalogued state is never reached
+// (properties/coverage_test.cpp).
 //
-// Usage (inside a component templated on Env):
-//   if (seen_incarnation(inc)) {
-//     AEGIS_SOMETIMES(env_, "stale_incarnation_verdict_applied");
-//     return;
-//   }
+// Usage (test and simulator code only; production includes aegis/sometimes.hpp):
+//   for (const aegis::coverage_point& p : aegis::coverage_points) report(p.name, seen[p.name]);
 //
-// What a mark compiles to:
-// - Env has `void reached(const char*)` (the simulator): the world counts it.
-// - otherwise: nothing; the name is not even stored.
-//
-// Every name is listed in `aegis::coverage_points` (with who reports it) and
-// in docs/FAULTS.md; a unit test checks the three agree with the source.
+// Every name is listed here and in docs/FAULTS.md; a unit test checks the
+// three agree with the source. Not installed: it names test files.
 #pragma once
 
 #include <array>
 #include <string_view>
+
+#include "aegis/sometimes.hpp"
 
 namespace aegis {
 
@@ -54,13 +50,4 @@ inline constexpr std::array<coverage_point, 10> coverage_points = {{
      "ring_buffer::rewind() moved the read cursor back across the wrap-around"},
 }};
 
-namespace faults {
-/// Reports reaching `name` when the environment records coverage.
-template <class Env>
-inline void reached([[maybe_unused]] Env& env, [[maybe_unused]] const char* name) {
-  if constexpr (requires { env.reached(name); }) env.reached(name);
-}
-}  // namespace faults
 }  // namespace aegis
-
-#define AEGIS_SOMETIMES(env, name) (::aegis::faults::reached((env), (name)))

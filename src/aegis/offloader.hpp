@@ -63,12 +63,12 @@
 
 #include "aegis/assert.hpp"
 #include "aegis/env.hpp"
-#include "aegis/coverage.hpp"
 #include "aegis/fault.hpp"
 #include "aegis/mutant.hpp"
 #include "aegis/protocol.hpp"
 #include "aegis/ring_buffer.hpp"
 #include "aegis/socket_layer.hpp"
+#include "aegis/sometimes.hpp"
 
 namespace aegis {
 
