@@ -12,8 +12,12 @@
 //   if (off.offload(t) != aegis::offload_status::accepted) count_drop();   // any producer thread
 //   off.flush();                                // optional, after a burst: a napping pump sends it now
 //   ...
-//   off.drain(env.now_ns() + 30'000'000'000);   // producers stopped first
-//   off.stop();
+//   off.close_admission();                      // shutdown: wakes producers blocked on a full ring
+//   off.drain(env.now_ns() + 30'000'000'000);   // producers stopped (joined) first
+//   off.stop();                                 // no fate callback runs after this returns
+//
+// docs/EMBEDDING.md is the user's guide: threads, the callback's rules,
+// block versus drop, shutdown order, metrics.
 //
 // How it is reliable. ZeroMQ never acknowledges and drops what it had queued
 // for a bridge that dies, so the verdict is the acknowledgement: every
@@ -340,6 +344,14 @@ class offloader {
     drain_waiting_.store(0, std::memory_order_relaxed);
     return drained;
   }
+
+  /// Starts a shutdown without stopping the pump (any thread): producers
+  /// blocked in a block-mode offload() return `dropped_closed` now, and later
+  /// offers that find the ring full return it instead of waiting. Offers
+  /// that find space are still accepted, so stop producers with a flag of
+  /// your own first. The pump keeps sending and applying verdicts, so
+  /// drain() still collects what is in flight. Idempotent.
+  void close_admission() noexcept { ring_.close(); }
 
   /// Stops and joins the pump; closes the ring so blocked producers return
   /// `dropped_closed`. Entries still in flight stay counted as in_flight.

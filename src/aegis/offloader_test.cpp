@@ -369,6 +369,28 @@ TEST(Offloader, BlockDeadlineDropsWithReasonTimeout) {
   EXPECT_TRUE(h.off->counters().identity_holds());
 }
 
+// The shutdown a core runs while the bridge is away and the ring is full:
+// close_admission() frees a producer blocked in offload() (dropped_closed),
+// and the pump keeps running, so a bridge that comes back still verdicts what
+// was accepted and drain() returns true.
+TEST(Offloader, CloseAdmissionFreesBlockedProducersAndDrainStillCollects) {
+  harness h([](offloader_config& c) { c.ring_capacity = 2; });
+  h.offload_n(1, 2);
+  std::atomic<int> blocked_result{-1};
+  std::thread producer([&] { blocked_result = static_cast<int>(h.off->offload(make_txn(3))); });
+  ASSERT_TRUE(wait_until([&] { return h.off->ring().blocked_producers() == 1; })) << "the third offer waits for space";
+  h.off->close_admission();
+  producer.join();
+  EXPECT_EQ(blocked_result.load(), static_cast<int>(offload_status::dropped_closed));
+  fake_bridge bridge(h.dir, 53, answer_all);
+  ASSERT_TRUE(h.drain()) << "the pump still sends and applies verdicts after close_admission()";
+  const auto c = h.off->counters();
+  EXPECT_EQ(c.verdicts, 2u);
+  EXPECT_EQ(c.dropped_closed, 1u);
+  EXPECT_EQ(c.offered, 3u);
+  h.expect_exactly_once(2);
+}
+
 TEST(Offloader, TtlExpiresUnsentTransactionsWithoutABridge) {
   harness h([](offloader_config& c) {
     c.ttl_ns = 30'000'000;

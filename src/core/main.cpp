@@ -331,7 +331,7 @@ int run(const options& o) {
         g_signal.store(sig);
         g_signals.fetch_add(1);
         g_stop_requested.store(true);
-        off->ring().close();
+        off->close_admission();
       }
     }
   });
