@@ -19,7 +19,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from typing import Any, Union
+
 import numpy as np
+import numpy.typing as npt
 import xxhash
 
 MAGIC = 0x53474541  # the bytes "AEGS" read as a little-endian u32
@@ -120,6 +123,7 @@ VERDICT_DTYPE = np.dtype(
 )
 
 # Layout facts: a mismatch here would silently misread every record.
+assert TXN_DTYPE.fields is not None and VERDICT_DTYPE.fields is not None and HELLO_DTYPE.fields is not None
 assert HEADER_DTYPE.itemsize == HEADER_BYTES, "header dtype must be 32 bytes"
 assert TXN_DTYPE.itemsize == TXN_RECORD_BYTES, "TXN dtype must be 64 packed bytes"
 assert TXN_DTYPE.fields["mcc"][1] == 52 and TXN_DTYPE.fields["offload_ns"][1] == 56
@@ -128,6 +132,9 @@ assert VERDICT_DTYPE.fields["decision"][1] == 20 and VERDICT_DTYPE.fields["flags
 assert VERDICT_DTYPE.fields["reserved"][1] == 22
 assert HELLO_DTYPE.itemsize == HELLO_RECORD_BYTES, "HELLO status record must be 32 bytes"
 assert HELLO_DTYPE.fields["records_answered"][1] == 16 and HELLO_DTYPE.fields["duplicates_skipped"][1] == 24
+
+Records = npt.NDArray[np.void]  # records of one of the dtypes above
+Buffer = Union[bytes, bytearray, memoryview]
 
 RECORD_BYTES = {TYPE_TXN: TXN_RECORD_BYTES, TYPE_HELLO: HELLO_RECORD_BYTES, TYPE_VERDICT: VERDICT_RECORD_BYTES}
 RECORD_DTYPE = {TYPE_TXN: TXN_DTYPE, TYPE_HELLO: HELLO_DTYPE, TYPE_VERDICT: VERDICT_DTYPE}
@@ -156,7 +163,7 @@ class Frame:
     epoch: int
     incarnation: int
     checksum: int
-    records: np.ndarray  # HELLO: its one status record
+    records: Records  # HELLO: its one status record
 
     @property
     def serial(self) -> int:
@@ -164,14 +171,14 @@ class Frame:
         return self.incarnation
 
 
-def checksum(head24, body) -> int:
+def checksum(head24: Buffer, body: Buffer) -> int:
     """XXH64 (seed 0) of the 24 header bytes before the checksum, then the records."""
     h = xxhash.xxh64(head24)
     h.update(body)
     return h.intdigest()
 
 
-def decode_frame(buf) -> Frame:
+def decode_frame(buf: Buffer) -> Frame:
     """Validates one whole frame and returns it; raises FrameError otherwise.
 
     The checks run in the documented order. Only FrameError escapes, whatever
@@ -206,7 +213,7 @@ def decode_frame(buf) -> Frame:
     return Frame(type_, count, epoch, incarnation, stored, records)
 
 
-def encode_frame(type_: int, epoch: int, incarnation: int, records: np.ndarray) -> bytes:
+def encode_frame(type_: int, epoch: int, incarnation: int, records: Records) -> bytes:
     """Builds one frame. `records` must already have the type's dtype.
 
     `incarnation` is whatever goes at offset 16: the serial for a TXN frame.
@@ -223,7 +230,7 @@ def encode_frame(type_: int, epoch: int, incarnation: int, records: np.ndarray) 
     return raw
 
 
-def encode_txns(epoch: int, serial: int, txns: np.ndarray) -> bytes:
+def encode_txns(epoch: int, serial: int, txns: Records) -> bytes:
     """A TXN frame as the core sends it: `serial` is its frame serial in `epoch`. For tests and tools."""
     return encode_frame(TYPE_TXN, epoch, serial, txns)
 
@@ -232,7 +239,7 @@ DEFAULT_HEARTBEAT_MS = 200
 
 
 def make_hello_status(read_serial: int = 0, heartbeat_ms: int = DEFAULT_HEARTBEAT_MS, records_answered: int = 0,
-                      duplicates_skipped: int = 0) -> np.ndarray:
+                      duplicates_skipped: int = 0) -> Records:
     """HELLO's one status record (reserved zero)."""
     assert heartbeat_ms >= 1, "a heartbeat interval is at least 1 ms"
     status = np.zeros(1, dtype=HELLO_DTYPE)
@@ -243,7 +250,7 @@ def make_hello_status(read_serial: int = 0, heartbeat_ms: int = DEFAULT_HEARTBEA
     return status
 
 
-def encode_hello(last_epoch: int, incarnation: int, status: np.ndarray | None = None) -> bytes:
+def encode_hello(last_epoch: int, incarnation: int, status: Records | None = None) -> bytes:
     """A HELLO: the bridge's incarnation, the last core epoch it saw (0 if none) and its status record.
 
     Without `status`, a status of a bridge that has read nothing (tests).
@@ -255,14 +262,14 @@ def encode_hello(last_epoch: int, incarnation: int, status: np.ndarray | None = 
     return encode_frame(TYPE_HELLO, last_epoch, incarnation, status)
 
 
-def encode_verdicts(epoch: int, incarnation: int, verdicts: np.ndarray) -> bytes:
+def encode_verdicts(epoch: int, incarnation: int, verdicts: Records) -> bytes:
     """A VERDICT frame answering a TXN frame of `epoch`."""
     assert incarnation != 0, "an incarnation is never 0"
     return encode_frame(TYPE_VERDICT, epoch, incarnation, verdicts)
 
 
-def make_verdicts(txns: np.ndarray, scores: np.ndarray, decisions: np.ndarray, out: np.ndarray | None = None,
-                  flags: np.ndarray | None = None) -> np.ndarray:
+def make_verdicts(txns: Records, scores: npt.NDArray[Any], decisions: npt.NDArray[Any], out: Records | None = None,
+                  flags: npt.NDArray[np.uint8] | None = None) -> Records:
     """Verdict records for `txns` in the same order, built column-wise.
 
     `out`, if given, is a VERDICT_DTYPE array of exactly len(txns) records whose
@@ -284,7 +291,7 @@ def make_verdicts(txns: np.ndarray, scores: np.ndarray, decisions: np.ndarray, o
     return out
 
 
-def verdict_record_problems(verdicts: np.ndarray) -> np.ndarray:
+def verdict_record_problems(verdicts: Records) -> npt.NDArray[np.int8]:
     """Per record, the reason the core rejects it (an index into VERDICT_RECORD_REJECTS, 0-based) or -1.
 
     The core's rule (docs/PROTOCOL.md), checked in this order: `bad_score`

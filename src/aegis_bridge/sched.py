@@ -29,7 +29,7 @@ SLICE_MIN_S = 100e-6
 SLICE_MAX_S = 0.1
 
 
-def _libc():
+def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 

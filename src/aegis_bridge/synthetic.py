@@ -16,6 +16,7 @@ copy.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from .protocol import TXN_DTYPE
 
@@ -40,7 +41,7 @@ BASE_TIMESTAMP_NS = 1_767_225_600 * 1_000_000_000
 SPAN_NS = 30 * 86_400 * 1_000_000_000
 
 
-def make_txns(rng: np.random.Generator, n: int, first_seq: int = 1, first_txn_id: int = 1) -> np.ndarray:
+def make_txns(rng: np.random.Generator, n: int, first_seq: int = 1, first_txn_id: int = 1) -> npt.NDArray[np.void]:
     """`n` TXN records with contiguous seqs and ids; all columns set at once."""
     assert n >= 0 and first_seq >= 1, "seqs start at 1"
     t = np.zeros(n, dtype=TXN_DTYPE)
@@ -59,7 +60,7 @@ def make_txns(rng: np.random.Generator, n: int, first_seq: int = 1, first_txn_id
     return t
 
 
-def fraud_labels(rng: np.random.Generator, txns: np.ndarray) -> np.ndarray:
+def fraud_labels(rng: np.random.Generator, txns: npt.NDArray[np.void]) -> npt.NDArray[np.bool_]:
     """Draws a fraud label per TXN from a hidden, noisy process (about 5% positive)."""
     amount_major = txns["amount_minor"].astype(np.float64) / 100.0
     hour = (txns["timestamp_ns"] // 3_600_000_000_000) % 24
@@ -75,4 +76,5 @@ def fraud_labels(rng: np.random.Generator, txns: np.ndarray) -> np.ndarray:
         + rng.normal(0.0, 0.6, size=len(txns))
     )
     p = 1.0 / (1.0 + np.exp(-logit))
-    return rng.random(len(txns)) < p
+    labels: npt.NDArray[np.bool_] = rng.random(len(txns)) < p
+    return labels
