@@ -1,8 +1,16 @@
 """Fixtures for the bridge's unit tests and the real-process tests.
 
+Which bridge is tested: the installed package (tox installs it and sets
+AEGIS_BRIDGE_INSTALLED=1; src/ is then never on sys.path), or, where no
+`aegis-bridge` is installed next to this Python, the checkout's src/
+(aegis_fixtures.bridge_cli).
+
 What a test gets:
 - `endpoint_dir`: a short, fresh directory for ipc:// endpoints (removed after).
 - `fake_core`: aegis_fixtures.fake_core.FakeCore bound in `endpoint_dir`.
+- `trained_models`: {runtime: path} of small models scripts/train_model.py
+  trained for this session; `runtime_model`: (runtime, path), once per
+  built-in runtime.
 - `run_bridge(model=None, **config)`: starts a Bridge loop on a thread against
   `fake_core` (aegis_fixtures.bridge_thread.RunningBridge); every one is
   stopped at teardown.
@@ -32,9 +40,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-for path in (REPO / "src", REPO / "fixtures"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+if str(REPO / "fixtures") not in sys.path:
+    sys.path.insert(0, str(REPO / "fixtures"))
+
+from aegis_fixtures.bridge_cli import uses_installed_bridge  # noqa: E402
+
+# The package under test: the installed copy (tox), or the checkout's src/
+# when none is installed (aegis_fixtures.bridge_cli says which, and bridge
+# processes follow the same answer).
+if not uses_installed_bridge() and str(REPO / "src") not in sys.path:
+    sys.path.insert(0, str(REPO / "src"))
 
 from aegis_fixtures.bridge_thread import RunningBridge  # noqa: E402
 from aegis_fixtures.fake_core import FakeCore  # noqa: E402
@@ -117,6 +132,23 @@ def run_bridge(fake_core):
     for r in started:
         if not r.bridge._closed:
             r.stop()
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory):
+    """{runtime: model path}: one small model per built-in runtime installed here (scripts/train_model.py)."""
+    from aegis_fixtures.trained_models import train_models
+
+    return train_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(params=["numpy", "sklearn", "xgboost"])
+def runtime_model(request, trained_models):
+    """(runtime, model path) for each built-in runtime; skipped with the reason where its library is absent."""
+    runtime = request.param
+    if runtime not in trained_models:
+        pytest.skip(f"the {runtime} runtime's library is not installed (scripts/bootstrap.sh installs it)")
+    return runtime, trained_models[runtime]
 
 
 @pytest.fixture(scope="session")

@@ -22,11 +22,12 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
+
+from aegis_fixtures.bridge_cli import bridge_argv, bridge_env
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3"
@@ -317,7 +318,6 @@ def test_core_drop_mode_without_a_bridge_keeps_accounting(core, short_dir):
 def test_core_counts_and_reports_a_peer_of_another_protocol_version(core, short_dir):
     import zmq
 
-    sys.path.insert(0, str(REPO / "src"))
     from aegis_bridge import protocol as p
 
     d = short_dir / "badver"
@@ -444,8 +444,7 @@ def test_sim_bad_input_exit_64(sim, args, expect):
      "cannot write --stats-json /nonexistent/dir/s.json: No such file or directory"),  # was: a traceback at exit
 ])
 def test_bridge_bad_flags_exit_2(args, expect):
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    p = _run([PYTHON, "-m", "aegis_bridge", *args], env=env)
+    p = _run([*bridge_argv(), *args], env=bridge_env())
     _assert_exit(p, 2)
     _one_line_error(p.stderr, expect, "aegis-bridge:")
 
@@ -514,8 +513,8 @@ def test_core_realtime_priority_refused_exit_3(core, short_dir):
 
 
 def test_bridge_realtime_priority_refused_exit_2():
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    argv = _as_unprivileged([PYTHON, "-m", "aegis_bridge", "--offload", "ipc:///tmp/aegis-rt-o",
+    env = bridge_env()
+    argv = _as_unprivileged([*bridge_argv(), "--offload", "ipc:///tmp/aegis-rt-o",
                              "--verdicts", "ipc:///tmp/aegis-rt-v", "--realtime-priority", "10"])
     if argv is None:
         pytest.skip("cannot run the bridge without SCHED_FIFO rights here")

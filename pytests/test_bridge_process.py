@@ -1,4 +1,4 @@
-"""Proves the real bridge process (`python3 -m aegis_bridge`) behaves as deployed, against a fake core.
+"""Proves the real bridge process (the `aegis-bridge` console script) behaves as deployed, against a fake core.
 
 No aegis-core is needed: FakeCore binds the endpoints in the harness's
 directory, so these run in every build. They cover what only a real process
@@ -6,9 +6,13 @@ shows:
 - SIGTERM and SIGINT end it promptly with exit code 0 and final counters.
 - Bad arguments end it with exit code 2 and exactly one line on stderr.
 - Its Prometheus endpoint parses with prometheus_client's parser, passes
-  `promtool check metrics`, and its counters equal the traffic sent.
-- With `--model` it serves a pickled scikit-learn model from the training
-  script, and answers exactly what that model scores in-process.
+  `promtool check metrics`, and its counters equal the traffic sent; the
+  timing histograms count one observation per model call (records per
+  call summing to the records scored), and aegis_bridge_model_info names
+  the shipped model, its version and runtime.
+- With `--model` it serves a model of each built-in runtime (numpy weights,
+  scikit-learn, XGBoost) from the training script, names it in its start
+  line and metrics, and answers exactly what that model scores in-process.
 - Served the slow test model with poison records and `--unscored-decision
   decline`, it answers those records unscored with that decision, the rest
   normally, and its metrics and --stats-json count them.
@@ -27,8 +31,9 @@ import numpy as np
 import pytest
 
 from aegis_bridge import protocol as p
+from aegis_fixtures.bridge_cli import bridge_argv, bridge_env
 from aegis_fixtures.fake_core import FakeCore
-from aegis_fixtures.harness import PYTHON, REPO
+from aegis_fixtures.harness import REPO
 from aegis_fixtures.observe import promtool_check
 from aegis_fixtures.waiting import wait_for, wait_value
 
@@ -63,13 +68,14 @@ def test_signal_stops_cleanly_with_exit_code_0(harness, core, sig):
     (["--offload", "ipc:///tmp/a", "--verdicts", "ipc:///tmp/b", "--batch-max", "0"], "outside 1.."),
     (["--offload", "ipc:///tmp/a", "--verdicts", "ipc:///tmp/b", "--metrics-port", "70000"], "outside 0..65535"),
     (["--offload", "ipc:///tmp/a", "--verdicts", "ipc:///tmp/b", "--model", "/nonexistent.json"],
-     "cannot read model weights"),
+     "cannot read model file /nonexistent.json"),
+    (["--offload", "ipc:///tmp/a", "--verdicts", "ipc:///tmp/b", "--model", "nomodule:factory"],
+     "--model nomodule:factory: no module named 'nomodule'"),
     (["--offload", "ipc:///tmp/a", "--verdicts", "ipc:///tmp/b", "--unscored-decision", "deny"],
      "'deny' is not one of approve, review, decline"),
 ])
 def test_bad_arguments_give_one_line_and_exit_code_2(args, message):
-    r = subprocess.run([PYTHON, "-m", "aegis_bridge", *args], capture_output=True, text=True, timeout=30,
-                       env={"PYTHONPATH": str(REPO / "src")})
+    r = subprocess.run([*bridge_argv(), *args], capture_output=True, text=True, timeout=30, env=bridge_env(base={}))
     assert r.returncode == 2
     assert r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
     assert r.stderr.startswith("aegis-bridge: error:") and message in r.stderr
@@ -95,31 +101,37 @@ def test_metrics_parse_pass_promtool_and_count_the_traffic(harness, core):
         r: (1.0 if r in ("truncated", "unexpected_type") else 0.0) for r in (*p.REJECT_REASONS, "unexpected_type")}
     assert m.value("aegis_bridge_core_info", epoch=f"{core.epoch:#x}") == 1.0
     assert m.value("aegis_bridge_info", incarnation=f"{bridge.incarnation:#018x}") == 1.0
+    assert m.samples["aegis_bridge_model_info"] == [
+        ({"name": "aegis-fraud-logreg", "version": "1", "runtime": "numpy"}, 1.0)]
+    # One observation per model call in each histogram; the records per call add up to the records scored.
+    calls = m.value("aegis_bridge_batch_records_count")
+    assert 1 <= calls <= 4 and m.value("aegis_bridge_batch_records_sum") == 1000
+    for name in ("aegis_bridge_queue_duration_seconds", "aegis_bridge_score_duration_seconds"):
+        assert m.value(f"{name}_count") == calls and 0 < m.value(f"{name}_sum") < 60
+        assert m.value(f"{name}_bucket", le="+Inf") == calls
     ok, output = promtool_check(m.text)
     if ok is None:
         pytest.skip(output)
     assert ok, output
 
 
-def test_serves_with_a_scikit_learn_model_from_the_training_script(harness, core, tmp_path):
-    pytest.importorskip("sklearn", reason="the optional scikit-learn path (scripts/bootstrap.sh installs it)")
-    from aegis_bridge.model import load_model
+def test_serves_a_model_of_each_runtime_from_the_training_script(harness, core, runtime_model):
+    from aegis_bridge.loading import load_scorer
 
-    pkl = tmp_path / "model.pkl"
-    r = subprocess.run([PYTHON, str(REPO / "scripts/train_model.py"), "--samples", "20000",
-                        "--out", str(tmp_path / "w.json"), "--sklearn", str(pkl)],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    bridge = harness.start_bridge(extra=["--model", pkl])
-    assert "model sklearn-LogisticRegression" in bridge.log_text()
+    runtime, path = runtime_model
+    expected = load_scorer(str(path))
+    bridge = harness.start_bridge(extra=["--model", path])
+    assert f"model {expected.info.name} version 1 ({runtime})" in bridge.log_text()
     frames = core.send_txns(2000, per_frame=100)
     core.wait_verdict_records(2000)
     verdicts = core.verdict_records()
     txns = np.concatenate(frames)
     assert verdicts["seq"].tolist() == txns["seq"].tolist() and np.array_equal(verdicts["txn_id"], txns["txn_id"])
     # What the process answered is what that model scores in-process.
-    scores, decisions = load_model(pkl).score(txns)
+    scores, decisions = expected.scorer.score(txns)
     assert np.array_equal(verdicts["score"], scores) and np.array_equal(verdicts["decision"], decisions)
+    assert harness.bridge_metrics().samples["aegis_bridge_model_info"] == [
+        ({"name": expected.info.name, "version": "1", "runtime": runtime}, 1.0)]
 
 
 def test_poison_records_are_answered_unscored_with_the_configured_decision(harness, core):

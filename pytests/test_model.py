@@ -10,11 +10,15 @@
   higher, and the decisions follow the thresholds.
 - The shipped weights are exactly what scripts/train_model.py produces.
 - Loading errors are one clear ModelError, including asking for a
-  scikit-learn model where scikit-learn is not installed.
+  scikit-learn model where scikit-learn is not installed, and a pickle that
+  is not a servable estimator or lacks its metadata sidecar.
+(The other runtimes, the metadata checks and --model's grammar have their
+own files: test_runtimes.py, test_model_metadata.py, test_model_loading.py.)
 """
 
 import json
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,17 +140,21 @@ def test_training_with_another_seed_changes_the_weights(tmp_path):
 
 
 def test_bad_weight_files_raise_one_clear_error(tmp_path):
+    named = {"format": "aegis-logreg-v1", "name": "m", "version": "1"}
     cases = {
         "missing.json": None,
         "garbage.json": "{not json",
         "wrong_format.json": json.dumps({"format": "other"}),
-        "wrong_features.json": json.dumps({"format": "aegis-logreg-v1", "features": ["x"]}),
-        "features_not_a_list.json": json.dumps({"format": "aegis-logreg-v1", "features": 5}),  # was: TypeError
-        "weights_not_numbers.json": json.dumps({"format": "aegis-logreg-v1", "features": list(FEATURE_NAMES),
+        "wrong_features.json": json.dumps({**named, "features": ["x"], "thresholds": {"review": .5, "decline": .9}}),
+        "features_not_a_list.json": json.dumps({**named, "features": 5,  # was: TypeError
+                                                "thresholds": {"review": .5, "decline": .9}}),
+        "weights_not_numbers.json": json.dumps({**named, "features": list(FEATURE_NAMES),
                                                 "weights": ["a"] * 9, "bias": 0,
                                                 "thresholds": {"review": .5, "decline": .9}}),
-        "short_weights.json": json.dumps({"format": "aegis-logreg-v1", "features": list(FEATURE_NAMES),
+        "short_weights.json": json.dumps({**named, "features": list(FEATURE_NAMES),
                                           "weights": [1.0], "bias": 0, "thresholds": {"review": .5, "decline": .9}}),
+        "no_version.json": json.dumps({"format": "aegis-logreg-v1", "name": "m", "features": list(FEATURE_NAMES),
+                                       "weights": [1.0] * 9, "bias": 0, "thresholds": {"review": .5, "decline": .9}}),
     }
     for name, text in cases.items():
         path = tmp_path / name
@@ -170,14 +178,16 @@ def test_sklearn_model_from_the_training_script_scores_like_the_numpy_model(tmp_
     pytest.importorskip("sklearn", reason="the optional scikit-learn path (scripts/bootstrap.sh installs it)")
     weights, pkl = train_sklearn(tmp_path)
     sk, ref = load_model(pkl), load_model(weights)
-    assert sk.name == "sklearn-LogisticRegression" and ref.name == "numpy-logreg"
+    assert sk.info.name == "aegis-fraud-sklearn-logreg" and ref.info.name == "aegis-fraud-logreg"
     t = txns(5_000, seed=3)
     scores, decisions = sk.score(t)
     assert scores.shape == (5_000,) and scores.dtype == np.float32 and decisions.dtype == np.uint8
     assert np.array_equal(decisions, decide(scores, sk.review, sk.decline))
     # The same L2-regularised logistic regression fitted by two solvers: the
-    # scores agree closely. Features in another order, or another scaling,
+    # scores agree closely (and so do the thresholds, each from its own
+    # scores' quantiles). Features in another order, or another scaling,
     # would not.
+    assert abs(sk.review - ref.review) < 1e-3 and abs(sk.decline - ref.decline) < 1e-3
     ref_scores, ref_decisions = ref.score(t)
     assert np.max(np.abs(scores - ref_scores)) < 1e-3
     assert np.mean(decisions == ref_decisions) > 0.995
@@ -193,29 +203,41 @@ def test_sklearn_model_without_sklearn_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_unreadable_or_foreign_pickles_are_one_clear_error(tmp_path):
     pytest.importorskip("sklearn", reason="the optional scikit-learn path (scripts/bootstrap.sh installs it)")
-    garbage = tmp_path / "garbage.pkl"
-    garbage.write_bytes(b"not a pickle")
-    garbage_get = tmp_path / "garbage_get.pkl"
-    garbage_get.write_bytes(b"garbage\n")  # a pickle GET opcode with a bad argument: ValueError inside pickle
-    missing_class = tmp_path / "missing_class.pkl"
-    missing_class.write_bytes(b"cno_such_module\nNoSuchClass\n.")  # GLOBAL of a module that does not exist
-    foreign = tmp_path / "foreign.pkl"
-    foreign.write_bytes(pickle.dumps({"estimator": None, "features": ["amount"], "thresholds": {}}))
-    features_not_a_list = tmp_path / "features_int.pkl"
-    features_not_a_list.write_bytes(pickle.dumps({"features": 5}))  # was: a TypeError traceback
-    no_estimator = tmp_path / "no_estimator.pkl"
-    no_estimator.write_bytes(pickle.dumps({"estimator": None, "features": list(FEATURE_NAMES),
-                                           "thresholds": {"review": 0.2, "decline": 0.5}}))
-    no_thresholds = tmp_path / "no_thresholds.pkl"
-    no_thresholds.write_bytes(pickle.dumps({"estimator": None, "features": list(FEATURE_NAMES)}))
-    bad_thresholds = tmp_path / "bad_thresholds.pkl"
-    bad_thresholds.write_bytes(pickle.dumps({"estimator": None, "features": list(FEATURE_NAMES),
-                                             "thresholds": {"review": 0.9, "decline": 0.5}}))
-    for path, words in ((garbage, "cannot read scikit-learn model"), (garbage_get, "cannot read scikit-learn model"),
-                        (missing_class, "cannot read scikit-learn model"), (foreign, "expected a dict"),
-                        (features_not_a_list, "expected a dict"),
-                        (no_estimator, "no predict_proba"), (no_thresholds, "need review and decline"),
-                        (bad_thresholds, "review <= decline")):
-        with pytest.raises(ModelError, match=words) as e:
+    from sklearn.linear_model import LogisticRegression
+
+    meta = json.dumps({"name": "m", "version": "1", "features": list(FEATURE_NAMES),
+                       "thresholds": {"review": 0.2, "decline": 0.5}})
+    rng = np.random.default_rng(0)
+    eight = LogisticRegression().fit(rng.random((50, 8)), np.arange(50) % 2)
+
+    def pickled(name, data, sidecar=meta):
+        path = tmp_path / name
+        path.write_bytes(data)
+        if sidecar is not None:
+            (tmp_path / f"{name}.meta.json").write_text(sidecar)
+        return path
+
+    cases = [
+        (pickled("garbage.pkl", b"not a pickle"), "cannot read scikit-learn model"),
+        # a pickle GET opcode with a bad argument: ValueError inside pickle
+        (pickled("garbage_get.pkl", b"garbage\n"), "cannot read scikit-learn model"),
+        # GLOBAL of a module that does not exist
+        (pickled("missing_class.pkl", b"cno_such_module\nNoSuchClass\n."), "cannot read scikit-learn model"),
+        (pickled("old_dict.pkl", pickle.dumps({"estimator": eight, "features": list(FEATURE_NAMES)})),
+         "pickle the estimator alone"),
+        (pickled("not_an_estimator.pkl", pickle.dumps(42)), "int has no predict_proba"),
+        (pickled("eight_features.pkl", pickle.dumps(eight)), "the estimator takes 8 features, the bridge computes 9"),
+        (pickled("no_sidecar.pkl", pickle.dumps(eight), sidecar=None), "no metadata file"),
+        (pickled("sidecar_garbage.pkl", pickle.dumps(eight), sidecar="{"), "cannot read its metadata"),
+        (pickled("no_thresholds.pkl", pickle.dumps(eight),
+                 sidecar=json.dumps({"name": "m", "version": "1", "features": list(FEATURE_NAMES)})),
+         "metadata has no 'thresholds'"),
+        (pickled("bad_thresholds.pkl", pickle.dumps(eight),
+                 sidecar=json.dumps({"name": "m", "version": "1", "features": list(FEATURE_NAMES),
+                                     "thresholds": {"review": 0.9, "decline": 0.5}})),
+         "review <= decline"),
+    ]
+    for path, words in cases:
+        with pytest.raises(ModelError, match=re.escape(words)) as e:
             load_model(path)
-        assert "\n" not in str(e.value)
+        assert "\n" not in str(e.value) and path.name in str(e.value), str(e.value)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-PYTHON = "/usr/bin/python3"
+from aegis_fixtures.bridge_cli import bridge_argv, bridge_env
+
 SLICE_NS = 100_000
 
 
@@ -53,11 +54,10 @@ def _slices_once(pid: int, *threads: str, timeout_s: float = 30.0) -> dict[str, 
 
 
 def _kernel_shows_custom_slices() -> bool:
-    probe = ("import sys; sys.path.insert(0, %r); from aegis_bridge.sched import apply_scheduling; "
+    probe = ("from aegis_bridge.sched import apply_scheduling; "
              "assert apply_scheduling(0.0005) is None; "
-             "print([l for l in open('/proc/self/sched') if l.startswith('se.slice')][0].split(':')[1].strip())"
-             % str(REPO / "src"))
-    p = subprocess.run([PYTHON, "-c", probe], capture_output=True, text=True, timeout=30)
+             "print([l for l in open('/proc/self/sched') if l.startswith('se.slice')][0].split(':')[1].strip())")
+    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, env=bridge_env())
     return p.returncode == 0 and p.stdout.strip() and int(float(p.stdout.strip())) == 500_000
 
 
@@ -108,9 +108,9 @@ def test_sched_slice_0_leaves_the_kernel_default(core_path):
 
 
 def test_every_bridge_thread_asks_for_the_slice():
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    env = bridge_env()
     with tempfile.TemporaryDirectory(prefix="aegis-sched-", dir="/tmp") as d:
-        proc = subprocess.Popen([PYTHON, "-m", "aegis_bridge", "--offload", f"ipc://{d}/o.sock",
+        proc = subprocess.Popen([*bridge_argv(), "--offload", f"ipc://{d}/o.sock",
                                  "--verdicts", f"ipc://{d}/v.sock"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:

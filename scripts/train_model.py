@@ -1,23 +1,31 @@
 #!/usr/bin/python3
-"""Trains the bridge's default fraud model and writes the weights it ships with.
+"""Trains the bridge's fraud models, one per built-in runtime, on the same synthetic data.
 
-    PYTHONPATH=src /usr/bin/python3 scripts/train_model.py            # rewrites the shipped weights
-    PYTHONPATH=src /usr/bin/python3 scripts/train_model.py --check    # fails if they are stale
-    PYTHONPATH=src /usr/bin/python3 scripts/train_model.py --sklearn model.pkl
+    /usr/bin/python3 scripts/train_model.py            # rewrites the shipped weights (numpy runtime)
+    /usr/bin/python3 scripts/train_model.py --check    # fails if they are stale
+    /usr/bin/python3 scripts/train_model.py --out /tmp/w.json --sklearn /tmp/m.joblib --xgboost /tmp/m.json
 
 The data set is synthetic and seeded (aegis_bridge.synthetic), so the same
 seed always yields byte-identical weights; `--check` lets a test prove the
-committed file is what this script produces. Training is L2-regularised
-logistic regression by Newton's method (IRLS) in numpy: a few iterations
-converge on nine features, and nothing outside Debian's numpy is needed.
-Decision thresholds are set from score quantiles on the training set, so that
-about 5% of traffic goes to review or decline and about 0.5% is declined.
+committed file is what this script produces. The shipped model is
+L2-regularised logistic regression by Newton's method (IRLS) in numpy: a
+few iterations converge on nine features, and nothing outside Debian's
+numpy is needed. With --sklearn it also fits scikit-learn's
+LogisticRegression (pickled, or joblib-dumped for a .joblib path, with its
+metadata in `<path>.meta.json`); with --xgboost, an XGBoost classifier
+(native JSON, or UBJSON for .ubj, metadata inside: feature_names and the
+aegis_* attributes). All three learn from the same samples and the same
+feature matrix (aegis_bridge.features). Each model's decision thresholds
+are set from its own score quantiles on the training set, so that about 5%
+of traffic goes to review or decline and about 0.5% is declined.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import pickle
 import sys
 from pathlib import Path
 
@@ -25,11 +33,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from aegis_bridge.model import DEFAULT_WEIGHTS_PATH, FEATURE_NAMES, LogisticModel, features  # noqa: E402
+from aegis_bridge.features import FEATURE_NAMES, features  # noqa: E402
+from aegis_bridge.model import DEFAULT_WEIGHTS_PATH, LogisticModel  # noqa: E402
+from aegis_bridge.runtime_sklearn import SUFFIXES as SKLEARN_SUFFIXES, sidecar_path  # noqa: E402
+from aegis_bridge.runtime_xgboost import SUFFIXES as XGBOOST_SUFFIXES  # noqa: E402
+from aegis_bridge.scoring import ModelInfo, info_to_doc  # noqa: E402
 from aegis_bridge.synthetic import fraud_labels, make_txns  # noqa: E402
 
 REVIEW_SHARE = 0.05
 DECLINE_SHARE = 0.005
+# The models' names in their metadata (the bridge's metrics and log show them with the version).
+NAMES = {"numpy": "aegis-fraud-logreg", "sklearn": "aegis-fraud-sklearn-logreg", "xgboost": "aegis-fraud-xgboost"}
+# XGBoost: small and shallow (the features are few and mostly binary); one thread, so training is deterministic.
+XGBOOST_PARAMS = {"n_estimators": 60, "max_depth": 4, "learning_rate": 0.2, "tree_method": "hist", "n_jobs": 1}
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 25) -> tuple[np.ndarray, float]:
@@ -62,7 +78,13 @@ def auc(scores: np.ndarray, y: np.ndarray) -> float:
     return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def train(seed: int, n: int, l2: float) -> LogisticModel:
+def thresholds(train_scores: np.ndarray) -> tuple[float, float]:
+    """(review, decline): the score quantiles that send REVIEW_SHARE and DECLINE_SHARE of training traffic there."""
+    return (float(np.quantile(train_scores, 1 - REVIEW_SHARE)), float(np.quantile(train_scores, 1 - DECLINE_SHARE)))
+
+
+def train(seed: int, n: int, l2: float, version: str = "1") -> tuple[LogisticModel, np.ndarray, np.ndarray]:
+    """The numpy model, and the training split's (features, labels) the other runtimes learn from."""
     rng = np.random.default_rng(seed)
     txns = make_txns(rng, n)
     y = fraud_labels(rng, txns)
@@ -72,8 +94,7 @@ def train(seed: int, n: int, l2: float) -> LogisticModel:
     model = LogisticModel(weights, bias, 0.5, 0.5)
     train_scores, _ = model.score(txns[:split])
     test_scores, _ = model.score(txns[split:])
-    review = float(np.quantile(train_scores, 1 - REVIEW_SHARE))
-    decline = float(np.quantile(train_scores, 1 - DECLINE_SHARE))
+    review, decline = thresholds(train_scores)
     meta = {
         "seed": seed,
         "samples": n,
@@ -85,7 +106,54 @@ def train(seed: int, n: int, l2: float) -> LogisticModel:
         "decline_share": DECLINE_SHARE,
         "generator": "scripts/train_model.py",
     }
-    return LogisticModel(weights, bias, review, decline, meta), x[:split], y[:split]
+    return LogisticModel(weights, bias, review, decline, meta, NAMES["numpy"], version), x[:split], y[:split]
+
+
+def training_note(meta: dict, runtime: str, x: np.ndarray, y: np.ndarray, scores: np.ndarray) -> dict:
+    """The numpy model's training facts, for another runtime fitted on the same split."""
+    return {"seed": meta["seed"], "samples": meta["samples"], "train_rows": len(x), "runtime": runtime,
+            "train_auc": round(auc(scores, y), 6), "generator": "scripts/train_model.py"}
+
+
+def fit_sklearn(path: Path, numpy_model: LogisticModel, x: np.ndarray, y: np.ndarray, l2: float) -> ModelInfo:
+    """scikit-learn's LogisticRegression on the same split: the estimator at `path`, its metadata beside it."""
+    from sklearn.linear_model import LogisticRegression
+
+    estimator = LogisticRegression(C=1.0 / l2, max_iter=1000).fit(x, y)
+    scores = estimator.predict_proba(x)[:, 1].astype(np.float32)
+    review, decline = thresholds(scores)
+    info = ModelInfo(NAMES["sklearn"], numpy_model.info.version, FEATURE_NAMES, review, decline)
+    if path.suffix == ".joblib":
+        import joblib
+
+        joblib.dump(estimator, path)
+    else:
+        with open(path, "wb") as f:
+            pickle.dump(estimator, f)
+    doc = info_to_doc(info)
+    doc["training"] = training_note(numpy_model.meta, "sklearn", x, y, scores)
+    sidecar_path(path).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return info
+
+
+def fit_xgboost(path: Path, numpy_model: LogisticModel, x: np.ndarray, y: np.ndarray) -> ModelInfo:
+    """An XGBoost classifier on the same split, saved natively with its metadata inside."""
+    import xgboost
+
+    clf = xgboost.XGBClassifier(objective="binary:logistic", random_state=numpy_model.meta["seed"] % 2**31,
+                                **XGBOOST_PARAMS)
+    clf.fit(x, y)
+    booster = clf.get_booster()
+    scores = booster.inplace_predict(x).astype(np.float32)
+    review, decline = thresholds(scores)
+    info = ModelInfo(NAMES["xgboost"], numpy_model.info.version, FEATURE_NAMES, review, decline)
+    booster.feature_names = list(FEATURE_NAMES)
+    booster.set_attr(aegis_name=info.name, aegis_version=info.version, aegis_review=repr(review),
+                     aegis_decline=repr(decline),
+                     aegis_training=json.dumps(training_note(numpy_model.meta, "xgboost", x, y, scores),
+                                               sort_keys=True))
+    booster.save_model(str(path))
+    return info
 
 
 def _same_model(path: Path, fresh: dict) -> bool:
@@ -95,7 +163,9 @@ def _same_model(path: Path, fresh: dict) -> bool:
         return False
     numbers = lambda d: [*d["weights"], d["bias"], d["thresholds"]["review"], d["thresholds"]["decline"]]  # noqa: E731
     return (
-        current.get("features") == fresh["features"]
+        current.get("name") == fresh["name"]
+        and current.get("version") == fresh["version"]
+        and current.get("features") == fresh["features"]
         and current.get("training") == fresh["training"]
         and np.allclose(numbers(current), numbers(fresh), rtol=1e-5, atol=1e-6)
     )
@@ -130,25 +200,36 @@ def main() -> int:
     ap.add_argument("--samples", type=_samples, default=200_000, help=f"training samples (at least {MIN_SAMPLES})")
     ap.add_argument("--l2", type=_l2, default=1.0, help="L2 penalty, positive")
     ap.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS_PATH)
+    ap.add_argument("--model-version", default="1", help="the version every model written gets in its metadata")
     ap.add_argument("--check", action="store_true", help="exit 1 if --out differs from a fresh training run")
-    ap.add_argument("--sklearn", type=Path, help="also fit sklearn LogisticRegression and pickle it here")
+    ap.add_argument("--sklearn", type=Path,
+                    help=f"also fit scikit-learn's LogisticRegression and write it here ({'/'.join(SKLEARN_SUFFIXES)}),"
+                         f" its metadata in PATH.meta.json")
+    ap.add_argument("--xgboost", type=Path,
+                    help=f"also fit an XGBoost classifier and save it here ({'/'.join(XGBOOST_SUFFIXES)})")
     args = ap.parse_args()
     # Every reason to fail is found before anything is written: a half-done
     # run must not leave new weights beside a missing pickle.
     outputs = [] if args.check else [args.out]
     if args.sklearn:
         outputs.append(args.sklearn)
+        if args.sklearn.suffix not in SKLEARN_SUFFIXES:
+            ap.error(f"--sklearn {args.sklearn}: the suffix must be one of {', '.join(SKLEARN_SUFFIXES)}")
+    if args.xgboost:
+        outputs.append(args.xgboost)
+        if args.xgboost.suffix not in XGBOOST_SUFFIXES:
+            ap.error(f"--xgboost {args.xgboost}: the suffix must be one of {', '.join(XGBOOST_SUFFIXES)}")
+    if not args.model_version.strip() or not args.model_version.isprintable():
+        ap.error(f"--model-version: must be a non-empty one-line string, got {args.model_version!r}")
     for path in outputs:
         if not path.parent.is_dir():
             ap.error(f"cannot write {path}: no directory {path.parent}")
-    if args.sklearn:
-        try:
-            from sklearn.linear_model import LogisticRegression
-        except ImportError:
-            print("train_model: --sklearn needs scikit-learn, which is not installed", file=sys.stderr)
+    for flag, module, package in (("--sklearn", "sklearn", "scikit-learn"), ("--xgboost", "xgboost", "xgboost")):
+        if getattr(args, flag[2:]) and importlib.util.find_spec(module) is None:
+            print(f"train_model: {flag} needs {package}, which is not installed", file=sys.stderr)
             return 2
 
-    model, x, y = train(args.seed, args.samples, args.l2)
+    model, x, y = train(args.seed, args.samples, args.l2, args.model_version)
     text = json.dumps(model.to_json(), indent=2, sort_keys=True) + "\n"
     if args.check:
         # Numerically equal, not byte-equal: another BLAS may round the last
@@ -162,13 +243,12 @@ def main() -> int:
     print(f"train_model: wrote {args.out}: test AUC {model.meta['test_auc']}, "
           f"positive rate {model.meta['positive_rate']}, thresholds {model.review:.4f}/{model.decline:.4f}")
     if args.sklearn:
-        import pickle
-
-        estimator = LogisticRegression(C=1.0 / args.l2, max_iter=1000).fit(x, y)
-        with open(args.sklearn, "wb") as f:
-            pickle.dump({"estimator": estimator, "features": list(FEATURE_NAMES),
-                         "thresholds": {"review": model.review, "decline": model.decline}}, f)
-        print(f"train_model: wrote {args.sklearn}")
+        info = fit_sklearn(args.sklearn, model, x, y, args.l2)
+        print(f"train_model: wrote {args.sklearn} and {sidecar_path(args.sklearn).name}: thresholds "
+              f"{info.review:.4f}/{info.decline:.4f}")
+    if args.xgboost:
+        info = fit_xgboost(args.xgboost, model, x, y)
+        print(f"train_model: wrote {args.xgboost}: thresholds {info.review:.4f}/{info.decline:.4f}")
     return 0
 
 

@@ -43,7 +43,9 @@ Why it is shaped like this:
 - Stop requests arrive through a self-pipe in the same poll, so SIGTERM wakes
   the loop at once instead of after the next timeout.
 - Counters are plain integers read by a Prometheus collector at scrape time:
-  the hot path pays nothing for metrics.
+  the hot path pays nothing for metrics. Timings (queued, scoring, records
+  per model call) are observed once per model call, never per record, into
+  histograms that cost a bisect each (aegis_bridge.histogram).
 """
 
 from __future__ import annotations
@@ -56,13 +58,21 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from . import protocol as p
+from .histogram import RECORDS_BUCKETS, SECONDS_BUCKETS, Histogram
+from .scoring import Decisions, ModelInfo, Scorer, Scores, TxnRecords
+
+Flags = npt.NDArray[np.uint8]
+Mask = npt.NDArray[np.bool_]
 
 # Plain ints: pyzmq's enum members make `&` a slow Python-level call.
 _EVENTS = int(zmq.EVENTS)
@@ -102,7 +112,7 @@ class BridgeConfig:
     # Model time per chunk: verdicts go out (and heartbeats between) at least this often.
     score_chunk_s: float = 0.02
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         assert self.batch_max >= 1, "batch_max must be at least 1"
         assert self.heartbeat_s > 0, "the heartbeat interval must be positive"
         assert self.hook_stop_before_send >= 0
@@ -132,12 +142,27 @@ class BridgeStats:
     unscored: int = 0            # records answered `unscored` (the model failed on them)
     model_errors: int = 0        # exceptions the model raised (each bisection step counts)
     bad_scores: int = 0          # records whose model output the core would reject (answered unscored)
-    bad_frames: Counter = field(default_factory=Counter)
+    bad_frames: Counter[str] = field(default_factory=Counter)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "bad_frames"}
         d["bad_frames"] = dict(self.bad_frames)
         return d
+
+
+@dataclass
+class BridgeTimings:
+    """Per model call (a chunk of a wake-up's records), never per record; written by the loop thread only.
+
+    queued_s: from taking the wake-up's first frame off the offload socket to
+    the model call's start (the chunks before it in the same wake-up
+    included); scoring_s: the model call, with any bisection after it
+    raised; records: records per model call.
+    """
+
+    queued_s: Histogram = field(default_factory=lambda: Histogram(SECONDS_BUCKETS))
+    scoring_s: Histogram = field(default_factory=lambda: Histogram(SECONDS_BUCKETS))
+    records: Histogram = field(default_factory=lambda: Histogram(RECORDS_BUCKETS))
 
 
 def new_incarnation() -> int:
@@ -190,14 +215,21 @@ class _HandshakeWatch:
 class Bridge:
     """One bridge process's loop. Not reusable after `run` returns."""
 
-    def __init__(self, config: BridgeConfig, model, context: zmq.Context | None = None, incarnation: int | None = None):
+    def __init__(self, config: BridgeConfig, model: Scorer, context: zmq.Context[Any] | None = None,
+                 incarnation: int | None = None, runtime: str = "python"):
         self.config = config
         self.model = model
+        # What the metrics and logs call the model. Test models may lack `info`.
+        self.model_info: ModelInfo = getattr(model, "info", None) or ModelInfo(
+            name=str(getattr(model, "name", type(model).__name__)), version="unknown")
+        self.runtime = runtime
         self.incarnation = incarnation if incarnation is not None else new_incarnation()
         assert self.incarnation != 0, "an incarnation is never 0"
         self.stats = BridgeStats()
+        self.timings = BridgeTimings()
+        self._received_at = 0.0  # perf_counter when the current wake-up's first frame was taken
         self._own_context = context is None
-        self._ctx = context if context is not None else zmq.Context.instance()
+        self._ctx: zmq.Context[Any] = context if context is not None else zmq.Context.instance()
         self._stop = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._pull = self._ctx.socket(zmq.PULL)
@@ -373,9 +405,9 @@ class Bridge:
         for _ in self._monitor_events(self._verdict_monitor, self._verdict_watch):
             pass
 
-    def _monitor_events(self, mon, watch: _HandshakeWatch):
+    def _monitor_events(self, mon: zmq.Socket[Any], watch: _HandshakeWatch) -> Iterator[int]:
         """Yields the queued events of one monitor, after `watch` has seen each."""
-        while mon.get(_EVENTS) & _POLLIN:
+        while cast(int, mon.get(_EVENTS)) & _POLLIN:
             event = recv_monitor_message(mon, zmq.NOBLOCK)["event"]
             if event == zmq.EVENT_DISCONNECTED and watch.pending:
                 self.stats.handshake_failures += 1
@@ -414,8 +446,10 @@ class Bridge:
         # ZMQ_EVENTS costs less than the zmq.Again a final recv would raise.
         pull = self._pull
         batch_max = self.config.batch_max
-        raws = []
-        more = True
+        raws: list[bytes] = [pull.recv(zmq.NOBLOCK, copy=True)]
+        # Once per wake-up: what the queued-time histogram counts from.
+        self._received_at = time.perf_counter()
+        more = self._pull_readable()
         while more and len(raws) < batch_max:
             raws.append(pull.recv(zmq.NOBLOCK, copy=True))
             more = self._pull_readable()
@@ -458,7 +492,7 @@ class Bridge:
         assert start == len(txns), "every record was answered or skipped"
         return more
 
-    def _serve_run(self, epoch: int, frames: list, txns: np.ndarray) -> bool:
+    def _serve_run(self, epoch: int, frames: list[p.Frame], txns: TxnRecords) -> bool:
         """Answers consecutive TXN frames of one epoch (their records are `txns`); False if stopping."""
         st = self.stats
         if epoch != st.current_epoch:
@@ -500,7 +534,7 @@ class Bridge:
         assert done_frames == len(frames), "every frame of the run was answered"
         return True
 
-    def _dedupe_mark(self, txns: np.ndarray) -> np.ndarray | None:
+    def _dedupe_mark(self, txns: TxnRecords) -> Mask | None:
         """Stores the seqs of `txns` as answered; returns which to answer (None: all of them).
 
         Vectorised. Consecutive seqs (the usual case: frames as first sent)
@@ -549,7 +583,7 @@ class Bridge:
         # first occurrence of each seq here is answered unless seen before.
         first_here = np.zeros(n, dtype=bool)
         first_here[np.unique(seq, return_index=True)[1]] = True
-        keep = first_here & ~seen
+        keep: Mask = first_here & ~seen
         skipped = n - int(np.count_nonzero(keep))
         assert 0 <= skipped <= n
         if skipped == 0:
@@ -588,10 +622,15 @@ class Bridge:
             per = 4 * old
         self._cost_per_record_s = per if old is None else old + 0.25 * (per - old)
 
-    def _answer(self, epoch: int, txns: np.ndarray) -> bool:
+    def _answer(self, epoch: int, txns: TxnRecords) -> bool:
         """Scores `txns` and sends their verdicts in order; False only when a stop is requested."""
         n = len(txns)
-        scores, decisions, flags = self._score(txns)
+        started = time.perf_counter()
+        scores, decisions, flags = self._score(txns, started)
+        timings = self.timings
+        timings.scoring_s.observe(time.perf_counter() - started)
+        timings.queued_s.observe(started - self._received_at)
+        timings.records.observe(n)
         if len(self._verdict_buffer) < n:
             self._verdict_buffer = np.zeros(max(n, 2 * len(self._verdict_buffer)), dtype=p.VERDICT_DTYPE)
         out = self._verdict_buffer[:n]
@@ -613,14 +652,14 @@ class Bridge:
             out["flags"] = 0  # the buffer's flags stay zero for the next batch
         return sent
 
-    def _score(self, txns: np.ndarray):
+    def _score(self, txns: TxnRecords, t0: float) -> tuple[Scores, Decisions, Flags | None]:
         """(scores, decisions, flags or None): the model's answer, or the fail-safe where it fails.
 
         The normal path is one model call and four reductions to check the
         output is something the core accepts. If the call raises, the records
-        are bisected until each failing one is alone (_isolate).
+        are bisected until each failing one is alone (_isolate). `t0` is
+        when the call starts (perf_counter), for the cost estimate.
         """
-        t0 = time.perf_counter()
         try:
             scores, decisions = self._call_model(txns)
         except Exception as e:  # noqa: BLE001 - any model error; the bridge must live on
@@ -632,14 +671,14 @@ class Bridge:
             return scores, decisions, None
         return self._fail_safe(scores, decisions, bad)
 
-    def _call_model(self, txns: np.ndarray):
+    def _call_model(self, txns: TxnRecords) -> tuple[Scores, Decisions]:
         scores, decisions = self.model.score(txns)
         if len(scores) != len(txns) or len(decisions) != len(txns):
             raise ValueError(f"the model returned {len(scores)} scores and {len(decisions)} decisions "
                              f"for {len(txns)} records")
         return scores, decisions
 
-    def _isolate(self, txns: np.ndarray):
+    def _isolate(self, txns: TxnRecords) -> tuple[Scores, Decisions, Flags]:
         """Bisects `txns`, which fail as a whole, until the failing records are single; those are unscored."""
         n = len(txns)
         scores = np.zeros(n, dtype=np.float32)
@@ -668,7 +707,8 @@ class Bridge:
         split(0, n)
         return scores, decisions, flags
 
-    def _fail_safe(self, scores, decisions, bad, flags=None):
+    def _fail_safe(self, scores: Scores, decisions: Decisions, bad: Mask,
+                   flags: Flags | None = None) -> tuple[Scores, Decisions, Flags]:
         """Records where `bad` is True become unscored: score 0, the fail-safe decision, flag set."""
         count = int(np.count_nonzero(bad))
         if self.stats.bad_scores == 0:
@@ -693,7 +733,7 @@ class Bridge:
                 f"it fails on alone are answered unscored with decision {self.config.unscored_decision}; "
                 f"further model errors are only counted")
 
-    def _gather(self, frames) -> np.ndarray:
+    def _gather(self, frames: list[p.Frame]) -> TxnRecords:
         """The records of several frames as one array, copied into a buffer kept between batches.
 
         A fresh array per batch (np.concatenate, or b"".join) is large enough
@@ -741,7 +781,7 @@ class Bridge:
         if self.stats.bad_frames[reason] == 1:
             log(f"skipping bad frame ({detail}); further '{reason}' frames are only counted")
 
-    def _hook_stop(self, frames) -> None:
+    def _hook_stop(self, frames: list[p.Frame]) -> None:
         self.config.hook_stop_before_send = 0  # fires once
         seqs = np.concatenate([f.records["seq"] for f in frames])
         first, last = (int(seqs.min()), int(seqs.max())) if len(seqs) else (0, 0)
@@ -749,7 +789,7 @@ class Bridge:
         os.kill(os.getpid(), signal.SIGSTOP)
 
 
-def _out_of_contract(scores: np.ndarray, decisions: np.ndarray) -> np.ndarray | None:
+def _out_of_contract(scores: Scores, decisions: Decisions) -> Mask | None:
     """None if every score is in [0, 1] and every decision 0..2 (the normal case, four reductions); else a mask.
 
     NaN fails every comparison, and min/max propagate it, so it is caught too.

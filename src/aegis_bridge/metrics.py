@@ -1,25 +1,36 @@
-"""Prometheus exposition of the bridge's counters (python3-prometheus-client).
+"""Prometheus exposition of the bridge's counters and timings (python3-prometheus-client).
 
 Usage:
     server = serve_metrics(bridge, port)     # 127.0.0.1 only; port 0 picks one
     server.port                              # the port actually bound
     server.shutdown()
 
-A collector reads `bridge.stats` when scraped instead of the loop updating
-prometheus Counter objects, so the loop pays nothing per frame. Each bridge
-gets its own registry, so several bridges can live in one test process.
+A collector reads `bridge.stats` and `bridge.timings` when scraped instead of
+the loop updating prometheus_client objects, so the loop pays nothing per
+frame for counters and one cheap histogram observation per model call
+(aegis_bridge.histogram). Each bridge gets its own registry, so several
+bridges can live in one test process. Only prometheus_client's public API is
+used; the HTTP server is the standard library's, with request logging off.
 """
 
 from __future__ import annotations
 
 import threading
-from wsgiref.simple_server import make_server
+from collections.abc import Iterator
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
-from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler, make_wsgi_app
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily,
+                                    Metric)
+from prometheus_client.registry import Collector
 
+from .histogram import Histogram
 from .protocol import REJECT_REASONS
+
+if TYPE_CHECKING:
+    from .bridge import Bridge
 
 _COUNTERS = (
     ("frames_received", "Frames received on the offload channel, good or bad."),
@@ -40,13 +51,28 @@ _COUNTERS = (
     ("bad_scores", "Records whose model output the core would reject (NaN, outside [0, 1], decision above 2)."),
 )
 
+# (attribute of BridgeTimings, metric name, help): one histogram each, observed per model call.
+_HISTOGRAMS = (
+    ("queued_s", "aegis_bridge_queue_duration_seconds",
+     "Per model call: from taking its wake-up's first frame off the offload socket to the model call's start."),
+    ("scoring_s", "aegis_bridge_score_duration_seconds",
+     "Per model call: time in the model (with the bisection after a model error)."),
+    ("records", "aegis_bridge_batch_records", "Per model call: records scored in that call."),
+)
 
-class _StatsCollector:
-    def __init__(self, bridge):
+
+def _histogram(name: str, doc: str, h: Histogram) -> HistogramMetricFamily:
+    buckets, total = h.snapshot()
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=total)
+
+
+class _StatsCollector(Collector):
+    def __init__(self, bridge: Bridge):
         self._bridge = bridge
 
-    def collect(self):
-        stats = self._bridge.stats
+    def collect(self) -> Iterator[Metric]:
+        bridge = self._bridge
+        stats = bridge.stats
         for name, doc in _COUNTERS:
             yield CounterMetricFamily(f"aegis_bridge_{name}", doc, value=getattr(stats, name))
         yield GaugeMetricFamily("aegis_bridge_read_serial", "Highest TXN frame serial of the current core epoch "
@@ -57,18 +83,36 @@ class _StatsCollector:
         for reason in (*REJECT_REASONS, "unexpected_type"):
             bad.add_metric([reason], stats.bad_frames.get(reason, 0))
         yield bad
+        for attr, name, doc in _HISTOGRAMS:
+            yield _histogram(name, doc, getattr(bridge.timings, attr))
         # An epoch is a 64-bit id, which a float sample would round: a label keeps it exact.
         yield InfoMetricFamily("aegis_bridge_core", "The last core epoch seen (0x0 if none).",
                                value={"epoch": f"{stats.current_epoch:#x}"})
+        info = bridge.model_info
         yield InfoMetricFamily("aegis_bridge", "This bridge process.",
-                               value={"incarnation": f"{self._bridge.incarnation:#018x}",
-                                      "model": getattr(self._bridge.model, "name", "unknown")})
+                               value={"incarnation": f"{bridge.incarnation:#018x}", "model": info.name})
+        yield InfoMetricFamily("aegis_bridge_model", "The model this bridge serves: its metadata's name and "
+                               "version, and the runtime that loaded it.",
+                               value={"name": info.name, "version": info.version, "runtime": bridge.runtime})
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape on the bridge's stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class names it so
+        pass
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """A scrape that stalls (a slow client) must not hold up the next one."""
+
+    daemon_threads = True
 
 
 class MetricsServer:
-    def __init__(self, httpd):
+    def __init__(self, httpd: WSGIServer):
         self._httpd = httpd
-        self.port = httpd.server_port
+        self.port: int = httpd.server_port
         self._thread = threading.Thread(target=httpd.serve_forever, name="metrics", daemon=True)
         self._thread.start()
 
@@ -77,8 +121,8 @@ class MetricsServer:
         self._httpd.server_close()
 
 
-def serve_metrics(bridge, port: int, addr: str = "127.0.0.1") -> MetricsServer:
+def serve_metrics(bridge: Bridge, port: int, addr: str = "127.0.0.1") -> MetricsServer:
     registry = CollectorRegistry(auto_describe=True)
     registry.register(_StatsCollector(bridge))
-    httpd = make_server(addr, port, make_wsgi_app(registry), ThreadingWSGIServer, handler_class=_SilentHandler)
+    httpd = make_server(addr, port, make_wsgi_app(registry), _ThreadingWSGIServer, handler_class=_QuietHandler)
     return MetricsServer(httpd)
