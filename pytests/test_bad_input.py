@@ -488,6 +488,17 @@ def test_bench_e2e_bad_flags_exit_2(args, expect):
     assert expect in p.stderr.splitlines()[-1], p.stderr
 
 
+@pytest.mark.parametrize("args, expect", [
+    (["--reps", "0"], "argument --reps: must be positive"),
+    (["--seconds", "-1"], "argument --seconds: must be positive"),
+    (["--runtimes", "numpy,onnx"], "--runtimes: expected a comma-separated subset of numpy,sklearn,xgboost"),
+])
+def test_bench_runtimes_bad_flags_exit_2(args, expect):
+    p = _run([PYTHON, str(REPO / "scripts" / "bench_runtimes.py"), *args])
+    _assert_exit(p, 2)
+    assert expect in p.stderr.splitlines()[-1], p.stderr
+
+
 # --- SCHED_FIFO refused (exit 3 / 2) -----------------------------------------------------------------
 
 def _as_unprivileged(argv):

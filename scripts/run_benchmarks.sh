@@ -20,6 +20,10 @@ trap 'rm -rf "$ob_dir"' EXIT
 # per-message pyzmq loop; open-loop latency vs the zmq ipc ping-pong floor.
 /usr/bin/python3 "$(dirname "$0")/bench_e2e.py" --build "$build" --json "$json"
 
+# End to end per model runtime (numpy, scikit-learn, XGBoost): aegis-core flat out into a bridge
+# serving each, beside that model's own scoring rate on batches of the same size (~1 minute).
+/usr/bin/python3 "$(dirname "$0")/bench_runtimes.py" --build "$build" --json "$json"
+
 # Liveness with the slow test model (20/100/500 us per record at 50 % and 90 % of
 # its capacity, with and without a bridge SIGKILL) beside the model's capacity
 # alone. After bench_e2e.py: its targets line reads the flat-out row written
