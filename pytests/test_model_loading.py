@@ -14,7 +14,10 @@
   entry point registered twice for different factories.
 - The same through the real process: `aegis-bridge --model M:F
   --check-model` with the module on PYTHONPATH and `--model ep:NAME`
-  print the model line and exit 0; a bad spec exits 2 with that line.
+  print the model line and exit 0; a bad spec exits 2 with that line; a
+  scorer that raises on the synthetic records, or returns NaN, a score
+  above 1, a decision of 3 or the wrong number of results, exits 1 with
+  one line saying which (a serving bridge would answer those unscored).
 """
 
 import subprocess
@@ -171,3 +174,67 @@ def test_the_bridge_process_loads_a_module_factory_and_an_entry_point(tmp_path):
     r = run_bridge_cli("--model", f"{name}:nope", "--check-model", python_path=[tmp_path])
     assert r.returncode == 2 and r.stderr == f"aegis-bridge: error: --model {name}:nope: {name} has no attribute " \
                                              f"'nope'\n"
+
+
+BROKEN_OUTPUT = '''
+import numpy as np
+from aegis_bridge import ModelInfo
+
+
+class Broken:
+    info = ModelInfo(name="broken", version="1")
+
+    def __init__(self, how):
+        self.how = how
+
+    def score(self, txns):
+        n = len(txns)
+        scores, decisions = np.full(n, 0.5, dtype=np.float32), np.zeros(n, dtype=np.uint8)
+        if self.how == "raises":
+            raise ZeroDivisionError("division by zero in feature 7")
+        if self.how == "nan":
+            scores[5] = np.nan
+        if self.how == "above_one":
+            scores[:3] = 1.5
+        if self.how == "decision_3":
+            decisions[-1] = 3
+        if self.how == "short":
+            return scores[:-1], decisions[:-1]
+        return scores, decisions
+
+
+def raises():
+    return Broken("raises")
+
+
+def nan():
+    return Broken("nan")
+
+
+def above_one():
+    return Broken("above_one")
+
+
+def decision_3():
+    return Broken("decision_3")
+
+
+def short():
+    return Broken("short")
+'''
+
+
+@pytest.mark.parametrize("factory, words", [
+    ("raises", "score() raised on synthetic records: ZeroDivisionError: division by zero in feature 7"),
+    ("nan", "1 scores are NaN or outside [0, 1] (first: nan)"),
+    ("above_one", "3 scores are NaN or outside [0, 1] (first: 1.5)"),
+    ("decision_3", "1 decisions are not 0, 1 or 2 (first: 3)"),
+    ("short", "2047 scores for 2048 records"),
+])
+def test_check_model_reports_a_scorer_that_breaks_the_contract(tmp_path, factory, words):
+    name = unique("brokenout")
+    write_module(tmp_path, name, BROKEN_OUTPUT)
+    r = run_bridge_cli("--model", f"{name}:{factory}", "--check-model", python_path=[tmp_path])
+    assert r.returncode == 1 and r.stdout == "", r.stdout + r.stderr
+    assert r.stderr.startswith(f"aegis-bridge: error: model {name}:{factory}: {words}") and r.stderr.count("\n") == 1, \
+        r.stderr
