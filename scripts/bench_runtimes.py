@@ -13,11 +13,14 @@ What it measures, per runtime and per repetition, in this order:
     transactions per second from the core's summary (`throughput_per_s`).
     N is sized from a first timing of the model alone so that a run takes
     about --seconds.
-  * peer: the same model timed alone in this process, `scorer.score(batch)`
-    in a loop for at least a second, on batches of the size the bridge's
-    model calls had in that run (aegis_bridge_batch_records_sum / _count,
-    scraped from the bridge before it stops), of synthetic TXN records
-    (aegis_bridge.synthetic, the records the models were trained on).
+  * peer: the same model timed alone, `scorer.score(batch)` in a loop for at
+    least a second, on batches of the size the bridge's model calls had in
+    that run (aegis_bridge_batch_records_sum / _count, scraped from the
+    bridge before it stops), of synthetic TXN records (aegis_bridge.synthetic,
+    the records the models were trained on). It runs in a child process
+    (`--alone`) that exits afterwards, so nothing the model libraries leave
+    in a process (imports, worker threads, allocator state) stays in this
+    driver while the next end-to-end run is timed.
 The ratio ours / peer is what the transport (core, ZeroMQ, decode,
 dedupe, encode, send) leaves of the model's own rate: near 1 for a costly
 model, lower for a cheap one. The models are trained at the start by
@@ -53,8 +56,6 @@ for _p in (ROOT / "scripts", ROOT / "src", ROOT / "fixtures"):
 import numpy as np  # noqa: E402
 
 from bench_e2e import _positive, append_rows, kill_all_children, row, spawn, stop, wait_cpu_s  # noqa: E402
-from aegis_bridge.loading import load_scorer  # noqa: E402
-from aegis_bridge.synthetic import make_txns  # noqa: E402
 from aegis_fixtures.observe import try_scrape  # noqa: E402
 from aegis_fixtures.trained_models import available_runtimes, train_models  # noqa: E402
 from aegis_fixtures.waiting import wait_value  # noqa: E402
@@ -70,9 +71,12 @@ def _on_signal(signum, _frame):
     raise SystemExit(128 + signum)
 
 
-def model_alone_per_s(path: Path, batch: int, min_s: float = ALONE_MIN_S, seed: int = 7) -> float:
-    """Records per second the model file scores alone, in batches of `batch` records."""
+def time_alone(path: Path, batch: int, min_s: float, seed: int = 7) -> float:
+    """Records per second the model file scores alone, in batches of `batch` records (in this process)."""
     assert batch >= 1 and min_s > 0
+    from aegis_bridge.loading import load_scorer
+    from aegis_bridge.synthetic import make_txns
+
     scorer = load_scorer(str(path)).scorer
     txns = make_txns(np.random.default_rng(seed), batch)
     scorer.score(txns)  # first calls (caches, lazy imports) are not timed
@@ -85,6 +89,15 @@ def model_alone_per_s(path: Path, batch: int, min_s: float = ALONE_MIN_S, seed: 
         calls += 1
         elapsed = time.perf_counter() - start
     return records / elapsed
+
+
+def model_alone_per_s(path: Path, batch: int, min_s: float = ALONE_MIN_S) -> float:
+    """time_alone in a child process of its own (see the module docstring: threads left behind)."""
+    r = subprocess.run([PYTHON, __file__, "--alone", str(path), "--batch", str(batch), "--min-seconds", str(min_s)],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError(f"timing {path} alone failed (exit {r.returncode}): {r.stderr.strip()}")
+    return float(r.stdout.strip())
 
 
 def e2e_run(core: Path, model: Path, run_dir: Path, count: int, timeout_s: float) -> dict:
@@ -131,7 +144,13 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=_positive(int), default=3)
     ap.add_argument("--seconds", type=_positive(float), default=2.0, help="target length of one end-to-end run")
     ap.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated subset of " + ",".join(RUNTIMES))
+    ap.add_argument("--alone", type=Path, metavar="MODEL", help="(the driver's child) time MODEL alone, print records/s")
+    ap.add_argument("--batch", type=_positive(int), default=1024, help="with --alone: records per call")
+    ap.add_argument("--min-seconds", type=_positive(float), default=ALONE_MIN_S, help="with --alone: time at least")
     args = ap.parse_args(argv)
+    if args.alone:
+        print(time_alone(args.alone, args.batch, args.min_seconds))
+        return 0
     wanted = [r.strip() for r in args.runtimes.split(",") if r.strip()]
     if not wanted or set(wanted) - set(RUNTIMES):
         ap.error(f"--runtimes: expected a comma-separated subset of {','.join(RUNTIMES)}, got {args.runtimes!r}")
