@@ -1,6 +1,6 @@
 """Proves the offload path survives a crashing bridge: the real aegis-core and the real Python bridge.
 
-Issue 3's real-process acceptance test. The bridge is SIGKILLed mid-stream
+The real-process kill-and-restart test. The bridge is SIGKILLed mid-stream
 and restarted several times while the core offloads at a steady rate:
 - once while it is busy (after it has verdicted a given number of records),
 - once exactly between receiving a batch and sending its verdicts (the

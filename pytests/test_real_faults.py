@@ -1,6 +1,6 @@
 """Proves the deployed binaries keep their promises under real faults: aegis-core plus the real bridge.
 
-Issue 6's crash, stall, shutdown, failpoint and rogue-input cases. Each test
+Crash, stall, shutdown, failpoint and rogue-input cases. Each test
 asserts the accounting from the summary JSON and the ledger (and the
 metrics where they are stable), not just that nothing crashed:
 - crash and restart: the bridge SIGKILLed mid-batch 20 times; rapid

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end benchmarks of issue 3: aegis-core into the real Python bridge, beside their peers.
+"""End-to-end benchmarks: aegis-core into the real Python bridge, beside their peers.
 
 Usage:
     /usr/bin/python3 scripts/bench_e2e.py --build build/release --json build/release/bench-results.json
@@ -29,7 +29,7 @@ What it measures, each repetition alternating ours and the peer in the same run:
     needed), beside the same ping-pong floor and the open-loop floor pinned
     the same way; rows named *_pinned. Each CPU then switches only between
     threads of one process, which on this VM cost ~20 % less CPU at 50k/s
-    (docs/E2E.md, session 5).
+    (docs/E2E.md, "Core and bridge on separate CPUs").
   * latency, real-time: the same rates with core and bridge at
     --realtime-priority (SCHED_FIFO), beside the ping-pong also run at
     SCHED_FIFO, and the open-loop floor at the same priority; rows named

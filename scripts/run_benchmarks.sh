@@ -11,12 +11,12 @@ json="$build/bench-results.json"
 # Ring buffer vs boost::lockfree::spsc_queue and moodycamel::ReaderWriterQueue.
 "$build/bench/ring_bench" --json "$json"
 
-# offload() hot path vs a raw zmq_send of the same 64-byte record and the bare ring (issue 3).
+# offload() hot path vs a raw zmq_send of the same 64-byte record and the bare ring.
 ob_dir=$(mktemp -d /tmp/aegis-ob-XXXXXX)
 trap 'rm -rf "$ob_dir"' EXIT
 "$build/bench/offload_bench" --dir "$ob_dir" --samples 100000 --reps 5 --json "$json"
 
-# End to end (issue 3): aegis-core into the real bridge vs raw PUSH into a
+# End to end: aegis-core into the real bridge vs raw PUSH into a
 # per-message pyzmq loop; open-loop latency vs the zmq ipc ping-pong floor.
 /usr/bin/python3 "$(dirname "$0")/bench_e2e.py" --build "$build" --json "$json"
 
@@ -32,11 +32,11 @@ trap 'rm -rf "$ob_dir"' EXIT
 liveness_rc=0
 /usr/bin/python3 "$(dirname "$0")/bench_liveness.py" --build "$build" --json "$json" || liveness_rc=$?
 
-# Simulator chaos speed: default-length seeds per minute on one core (issue 7: >= 100).
+# Simulator chaos speed: default-length seeds per minute on one core (target: >= 100).
 "$build/sim/aegis-sim" chaos --budget 30s --jobs 1 --seed-base 1 --progress none --out "$build/bench-chaos" \
   --bench-results "$json" || echo "bench: aegis-sim chaos found a failing seed (report in $build/bench-chaos)"
 
-# Simulator speed at 50k txn/s, both modes: verdicted txn per wall-second and time compression (issue 4).
+# Simulator speed at 50k txn/s, both modes: verdicted txn per wall-second and time compression.
 "$build/sim/aegis-sim" bench --results "$json" || echo "bench: aegis-sim bench run failed"
 
 /usr/bin/python3 "$(dirname "$0")/bench_table.py" "$json"

@@ -98,7 +98,7 @@ class latency_histogram {
 };
 
 /// Publishes offloader counters at http://ADDRESS/metrics. Metric names are
-/// the contract of issue 3 (docs/SUMMARY.md lists them). Not thread-safe:
+/// a contract (docs/SUMMARY.md lists them). Not thread-safe:
 /// call `update` from one thread.
 class metrics_exporter {
  public:
