@@ -8,6 +8,9 @@ set -euo pipefail
 build=${1:-build/release}
 json="$build/bench-results.json"
 
+# The machine every figure below depends on: CPU, clock source, system-call and clock-read cost.
+"$build/bench/machine_facts" --json "$json"
+
 # Ring buffer vs boost::lockfree::spsc_queue and moodycamel::ReaderWriterQueue.
 "$build/bench/ring_bench" --json "$json"
 
