@@ -8,7 +8,7 @@
 #                libFuzzer target for 20 s, then the pytest suites via tox
 #   make fuzz    each libFuzzer target for FUZZ_SECONDS (docs/HARDENING.md)
 #   make bench   benchmarks side by side with their peers, bench-results.json
-#   make build   release build only
+#   make build   release build only (benchmarks are built by make bench)
 
 JOBS ?= 2
 BUILD := build/release
@@ -77,6 +77,7 @@ test-py:
 	  AEGIS_REQUIRE_CORE=1 tox -e py
 
 bench: build
+	cmake --build --preset release -j $(JOBS) --target benchmarks
 	rm -f $(BUILD)/bench-results.json
 	bash scripts/run_benchmarks.sh $(BUILD)
 
