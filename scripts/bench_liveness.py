@@ -97,9 +97,9 @@ LATENCY_LOAD = 0.5          # the load the latency target applies to
 REGRESSION_SHARE = 0.9      # the flat-out row may fall by at most 10 %
 # The committed flat-out figure the no-regression target compares with, and its run.
 FLAT_OUT_REFERENCE = 9.16e6
-FLAT_OUT_REFERENCE_RUN = ("README 'Current figures': make bench of 369e76b, 2026-11-26 23:55 UTC, "
+FLAT_OUT_REFERENCE_RUN = ("docs/E2E.md, host B: make bench of 369e76b, 2026-11-26 23:55 UTC, "
                           "2-vCPU AMD EPYC family 26 VM")
-FLAT_OUT_REFERENCE_CPU_FAMILY = "26"  # a figure from another host kind says little (README, "The machine matters")
+FLAT_OUT_REFERENCE_CPU_FAMILY = "26"  # a figure from another host kind says little (docs/E2E.md, "How the figures depend on the host")
 KILL_AT = 1 / 3             # the kill comes once this share of the transactions is verdicted
 WARM_IDLE_CPU_NS = 2_000_000  # a bridge whose main thread used less than this in 100 ms has warmed up
 DEFAULT_COSTS = "20us,100us,500us"
