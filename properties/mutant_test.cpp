@@ -23,6 +23,7 @@
 namespace {
 
 using aegis::admission;
+using aegis::sim::fault_kind;
 
 /// How one mutant is hunted.
 struct hunt {
@@ -41,7 +42,10 @@ const hunt hunts[] = {
     {"ring_wrap_off_by_one", true, {}, 300},
     {"skip_drop_count", true, {}, 300},
     {"publish_before_write", true, {}, 300},
-    {"accept_duplicates", false, {.mode = admission::block}, 200},
+    // Two incarnations answer one record only when a live bridge's queue is
+    // resent: a second bridge alongside one that is frozen or slow past its
+    // dead interval. The hunt aims at that.
+    {"accept_duplicates", false, {.mode = admission::block, .fault_kinds = {fault_kind::twin, fault_kind::twin, fault_kind::stall, fault_kind::slow}}, 200},
     // Only data sent to a first incarnation that dies before its HELLO lands
     // needs the timeout (later restarts rewind): the hunt aims at start-up.
     {"ignore_retransmit_timeout", false, {.mode = admission::block, .allow_long_retransmit = false, .fault_window_ms = 60}, 200},

@@ -52,18 +52,23 @@ struct gen_options {
   /// When non-zero, every timed fault falls in the first this-many ms: a
   /// search aimed at start-up (the first incarnation, before its HELLO lands).
   std::int64_t fault_window_ms = 0;
+  /// When non-empty, timed faults are drawn from these kinds only (repeat a
+  /// kind to weight it): a search aimed at one interplay of faults.
+  std::vector<sim::fault_kind> fault_kinds{};
 };
 
 /// A retransmit timeout "longer than the run": recovery never relies on it.
 inline constexpr ns_t long_retransmit_ns = 60'000'000'000;
 
 /// One timed fault before `heal_ms`, no earlier than `earliest_ms`.
-inline rc::Gen<sim::fault_event> gen_fault_event(std::int64_t earliest_ms, std::int64_t heal_ms) {
+inline rc::Gen<sim::fault_event> gen_fault_event(std::int64_t earliest_ms, std::int64_t heal_ms,
+                                                 std::vector<sim::fault_kind> kinds = {}) {
   return rc::gen::exec([=] {
     using sim::fault_kind;
-    const auto kind = *full(rc::gen::element(fault_kind::crash, fault_kind::crash, fault_kind::stall, fault_kind::stall,
-                                        fault_kind::slow, fault_kind::clog_offload, fault_kind::clog_verdict,
-                                        fault_kind::clock, fault_kind::twin));
+    const auto kind = kinds.empty() ? *full(rc::gen::element(fault_kind::crash, fault_kind::crash, fault_kind::stall, fault_kind::stall,
+                                                        fault_kind::slow, fault_kind::clog_offload, fault_kind::clog_verdict,
+                                                        fault_kind::clock, fault_kind::twin))
+                                    : *full(rc::gen::elementOf(kinds));
     // Early faults (before the first HELLO lands) matter for the first
     // incarnation, which the core does not rewind for: half the times are
     // drawn from the first 40 ms.
@@ -136,7 +141,7 @@ inline rc::Gen<sim::scenario> gen_scenario(gen_options o) {
     const std::int64_t earliest_ms = long_retransmit ? 300 : 1;
     const std::int64_t window_end_ms = o.fault_window_ms > 0 ? std::min(heal_ms, earliest_ms + o.fault_window_ms) : heal_ms;
     sim::fault_plan plan;
-    plan.events = *rc::gen::resize(6, rc::gen::container<std::vector<sim::fault_event>>(gen_fault_event(earliest_ms, window_end_ms)));
+    plan.events = *rc::gen::resize(6, rc::gen::container<std::vector<sim::fault_event>>(gen_fault_event(earliest_ms, window_end_ms, o.fault_kinds)));
     if (!long_retransmit) plan.sites = *rc::gen::resize(3, rc::gen::container<std::vector<sim::fault_site_setting>>(gen_fault_site()));
     std::stable_sort(plan.events.begin(), plan.events.end(),
                      [](const sim::fault_event& a, const sim::fault_event& b) { return a.at_ns < b.at_ns; });

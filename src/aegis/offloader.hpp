@@ -524,11 +524,17 @@ class offloader {
         if (f.header.epoch == cfg_.epoch && h.read_serial > read_serial_) bridge_read(h.read_serial, now);
         if (f.header.incarnation != incarnation_ && !seen_incarnation(f.header.incarnation)) {
           new_incarnation(f.header.incarnation, now);
+          if (pending_inc_ != 0) pending_hellos_ = 1;  // The announcing HELLO.
         } else if (f.header.incarnation == pending_inc_) {
+          ++pending_hellos_;
           if (f.header.epoch == cfg_.epoch && h.read_serial != 0) {
             resolve_new_incarnation(h.read_serial + 1);
-          } else if (now - pending_since_ns_ >= dead_after_ns_ / heartbeats_to_dead) {
-            resolve_new_incarnation(no_serial);  // A heartbeat and nothing read: nothing sent waits in its queue.
+          } else if (pending_hellos_ >= 2 || now - pending_since_ns_ >= dead_after_ns_ / heartbeats_to_dead) {
+            // A heartbeat and nothing read: nothing sent waits in its queue.
+            // Its second HELLO is a heartbeat whenever the first arrived: the
+            // first can be delivered late (when the connection completes), so
+            // the next one may come a little under one interval after it.
+            resolve_new_incarnation(no_serial);
           }
         }
         heard(f.header.incarnation, now);
@@ -560,11 +566,15 @@ class offloader {
 
   // The rewind for a new incarnation: resend every unverdicted entry sent
   // in a frame below `below_serial` (the rest is in the new bridge's queue).
+  // Never one sent after the incarnation was announced: that frame went to a
+  // live pipe (the new bridge's, or a second bridge's), not to the dead one.
+  // The rare exception, a dead pipe not yet torn down, is the safety timer's.
   void resolve_new_incarnation(std::uint64_t below_serial) noexcept {
     AEGIS_ASSERT(pending_inc_ != 0, "a new incarnation is pending");
+    AEGIS_ASSERT(announced_serial_ <= serial_, "the announcement came at a serial already sent");
     pending_inc_ = 0;
-    rewind_sends();
-    resend_below_serial_ = below_serial;
+    rewind_sends(pending_since_ns_);
+    resend_below_serial_ = std::min(below_serial, announced_serial_ + 1);
     if (send_pos_ < sent_high_) AEGIS_SOMETIMES(env_, "rewind_after_restart");
     note_resend_span();
     send_blocked_until_ns_ = 0;
@@ -657,6 +667,8 @@ class offloader {
     if (!first && !AEGIS_MUTANT(env_, "no_rewind")) {
       pending_inc_ = inc;
       pending_since_ns_ = now;
+      pending_hellos_ = 0;
+      announced_serial_ = serial_;
     }
     send_blocked_until_ns_ = 0;
     send_backoff_ns_ = 0;
@@ -800,9 +812,12 @@ class offloader {
   // Records one frame may carry: batch_max, or less while the window is smaller.
   std::size_t frame_cap() const noexcept { return static_cast<std::size_t>(std::min<std::uint64_t>(cfg_.batch_max, window_)); }
 
-  void rewind_sends() noexcept {
+  // Moves the send cursor back to the oldest unverdicted entry; the resend
+  // covers every frame sent before `covered_until`.
+  void rewind_sends(ns_t covered_until) noexcept {
+    AEGIS_ASSERT(covered_until <= last_now_, "a rewind covers no frame sent after it");
     send_pos_ = first_live_ > release_pos_ ? first_live_ : release_pos_;
-    last_rewind_ns_ = last_now_;
+    covered_until_ns_ = std::max(covered_until_ns_, covered_until);
   }
 
   // Coverage only: a resend span that crosses the ring's wrap-around (slot
@@ -842,8 +857,11 @@ class offloader {
   }
 
   // Marks live incarnations silent for their dead interval as dead; true if
-  // one died that may hold what no rewind since covered: a rewind after it
-  // was last heard (a successor's arrival, usually) already resent all it held.
+  // one died that may hold what no rewind since covered: a rewind covering
+  // every frame sent until after it was last heard (its successor's
+  // announcement, usually) already resent all it held. A rewind for a
+  // second bridge's arrival covers only what was sent before that arrival,
+  // so a bridge frozen since then still counts as holding its frames.
   bool incarnations_died(ns_t now) noexcept {
     if (live_incarnations_ == 0 || now < next_silence_ns()) return false;
     bool died = false;
@@ -852,7 +870,7 @@ class offloader {
       if (inc_live_[i] && now - inc_heard_ns_[i] >= dead_after_ns_) {
         inc_live_[i] = false;
         --live_incarnations_;
-        if (last_rewind_ns_ <= inc_heard_ns_[i]) died = true;
+        if (covered_until_ns_ <= inc_heard_ns_[i]) died = true;
       }
     }
     return died;
@@ -879,7 +897,7 @@ class offloader {
     }
     bump(retransmit_rounds_);
     pending_inc_ = 0;
-    rewind_sends();
+    rewind_sends(now);
     resend_below_serial_ = no_serial;
     note_resend_span();
     send_blocked_until_ns_ = 0;
@@ -1105,9 +1123,11 @@ class offloader {
   std::array<ns_t, remembered_incarnations> inc_heard_ns_{};
   std::array<bool, remembered_incarnations> inc_live_{};
   std::size_t live_incarnations_ = 0;
-  ns_t last_rewind_ns_ = 0;        // When the send cursor last moved back.
+  ns_t covered_until_ns_ = 0;      // The last rewind resent what was sent before this time.
   std::uint64_t pending_inc_ = 0;  // A new incarnation whose resend waits for its informative HELLO.
   ns_t pending_since_ns_ = 0;
+  std::uint64_t pending_hellos_ = 0;    // HELLOs received from the pending incarnation.
+  std::uint64_t announced_serial_ = 0;  // serial_ when the pending incarnation was announced.
   // During a resend pass, entries last sent in a frame at or above this
   // serial are skipped (a new bridge holds them).
   std::uint64_t resend_below_serial_ = no_serial;
