@@ -124,13 +124,21 @@ ns_t bridge_model::cost_factor_permille() {
   return 1'000 + rng_.range(0, 100);
 }
 
-ns_t bridge_model::scoring_delay(std::size_t frames, std::size_t records) {
+ns_t bridge_model::scoring_delay(std::size_t records) {
   ns_t d = config_.score_batch_ns + static_cast<ns_t>(records) * config_.score_record_ns;
   const ns_t f = cost_factor_permille();
   d = d / 1000 * f + (d % 1000) * f / 1000;
-  (void)frames;
   if (world_.now_ns() < slow_until_ns_) d *= slow_factor_;
   return d;
+}
+
+// Records per model call: about score_chunk_ns of model time at the cost
+// seen now (the real bridge estimates it from its recent calls; a slowdown
+// shrinks its chunks within a call or two).
+std::size_t bridge_model::chunk_records() const noexcept {
+  const ns_t factor = world_.now_ns() < slow_until_ns_ ? slow_factor_ : 1;
+  const ns_t per_record = std::max<ns_t>(1, config_.score_record_ns * factor);
+  return static_cast<std::size_t>(std::max<ns_t>(1, config_.score_chunk_ns / per_record));
 }
 
 bool bridge_model::send_verdicts(sim_env::socket& push, frame_writer& writer, std::uint64_t epoch,
@@ -193,17 +201,26 @@ void bridge_model::loop(std::uint64_t incarnation) {
   // Reused across wake-ups (the loop allocates only while they grow).
   std::vector<std::byte> buf;
   std::vector<txn_record> records;                            // This wake-up's records, frame after frame.
-  std::vector<std::pair<std::uint64_t, std::size_t>> frames;  // (epoch, records to answer in the frame)
-  std::uint64_t batch_serial = 0;  // Highest serial of the current epoch in this batch.
+  struct frame_run {
+    std::uint64_t epoch;
+    std::uint64_t serial;
+    std::size_t end;  // Records of the wake-up up to and including this frame's kept ones.
+  };
+  std::vector<frame_run> frames;  // This wake-up's TXN frames, in order.
   decoded_frame frame;
   frame_writer verdict_writer;
+  auto heartbeat_if_due = [&] {
+    const ns_t now = env_->now_ns();
+    if (now < next_hello) return;
+    send_hello();
+    next_hello = now + config_.heartbeat_ns;
+  };
   for (;;) {
     const wake_reason why = env_->wait(pull, stop_bell, next_hello);
     if (why == wake_reason::readable) {
       // Take what is queued, never wait to fill a batch.
       records.clear();
       frames.clear();
-      batch_serial = 0;
       for (std::size_t i = 0; i < config_.batch_max; ++i) {
         if (pull.recv(buf) != recv_result::ok) break;
         ++stats_.frames_received;
@@ -237,38 +254,55 @@ void bridge_model::loop(std::uint64_t incarnation) {
           records[kept++] = records[i];
         }
         records.resize(kept);
-        batch_serial = std::max(batch_serial, frame.header.incarnation);  // A TXN frame's serial.
-        if (kept != first) frames.emplace_back(frame.header.epoch, kept - first);
+        frames.push_back({frame.header.epoch, frame.header.incarnation, kept});  // A TXN frame's serial.
       }
-      if (frames.empty() && batch_serial > read_serial) read_serial = batch_serial;  // Only duplicates.
-      if (!frames.empty()) {
-        stats_.records_scored += records.size();
+      // Score in chunks of about score_chunk_ns of model time. A chunk's
+      // verdicts go out as soon as it is scored, a frame counts as read and
+      // answered once every chunk up to its end is sent, and a heartbeat
+      // due between chunks goes out there: a slow model never hides the
+      // bridge for longer than one chunk.
+      std::size_t done_frames = 0;
+      auto complete_frames = [&](std::size_t upto) {
+        for (; done_frames < frames.size() && frames[done_frames].end <= upto; ++done_frames) {
+          if (frames[done_frames].epoch == seen_epoch) read_serial = std::max(read_serial, frames[done_frames].serial);
+        }
+      };
+      complete_frames(0);  // Frames of duplicates only, at the front.
+      for (std::size_t lo = 0; lo < records.size();) {
+        const std::size_t hi = std::min(records.size(), lo + chunk_records());
+        const std::span<const txn_record> part = std::span<const txn_record>(records).subspan(lo, hi - lo);
+        stats_.records_scored += part.size();
         // Scoring happens between receiving and sending: a crash in this
         // window loses verdicts the core must recover by resending.
         scoring_ = true;
-        env_->sleep_until_ns(env_->now_ns() + scoring_delay(frames.size(), records.size()));
+        env_->sleep_until_ns(env_->now_ns() + scoring_delay(part.size()));
         scoring_ = false;
         const std::uint32_t poison = config_.poison_ppm;
-        if (std::any_of(records.begin(), records.end(), [poison](const txn_record& r) { return poisoned(r.t.txn_id, poison); })) {
-          // The model raised on this batch: the bridge isolates the failing
+        if (std::any_of(part.begin(), part.end(), [poison](const txn_record& r) { return poisoned(r.t.txn_id, poison); })) {
+          // The model raised on this call: the bridge isolates the failing
           // records and answers them `unscored` with its fail-safe decision
           // (send_verdicts), the others as usual.
           ++stats_.model_errors;
         }
-        std::size_t at = 0;
-        for (const auto& [epoch, n] : frames) {
-          send_verdicts(push, verdict_writer, epoch, incarnation, std::span<const txn_record>(records).subspan(at, n));
-          at += n;
+        // One VERDICT frame per TXN frame's share of the chunk.
+        std::size_t at = lo;
+        for (std::size_t f = done_frames; f < frames.size() && at < hi; ++f) {
+          const std::size_t end = std::min(frames[f].end, hi);
+          if (end > at) {
+            send_verdicts(push, verdict_writer, frames[f].epoch, incarnation, std::span<const txn_record>(records).subspan(at, end - at));
+            at = end;
+          }
         }
-        answered += records.size();
-        if (batch_serial > read_serial) read_serial = batch_serial;
+        AEGIS_ASSERT(at == hi, "every record of the chunk was answered");
+        answered += part.size();
+        complete_frames(hi);
+        lo = hi;
+        if (lo < records.size()) heartbeat_if_due();
       }
+      complete_frames(records.size());
+      AEGIS_ASSERT(done_frames == frames.size(), "every frame of the wake-up was answered");
     }
-    const ns_t now = env_->now_ns();
-    if (now >= next_hello) {
-      send_hello();
-      next_hello = now + config_.heartbeat_ns;
-    }
+    heartbeat_if_due();
   }
 }
 

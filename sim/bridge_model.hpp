@@ -52,6 +52,10 @@ struct bridge_model_config {
   int reconnect_ivl_ms = 50;              ///< ZMQ_RECONNECT_IVL.
   ns_t score_batch_ns = 40'000;           ///< Scoring cost per batch (numpy call overhead).
   ns_t score_record_ns = 400;             ///< Scoring cost per record (the shipped model; scenarios draw 200 ns-1 ms).
+  /// Model time per model call, as the real bridge's score_chunk_s: a
+  /// wake-up's records are scored in chunks of about this much, each
+  /// chunk's verdicts sent as soon as it is scored, heartbeats between.
+  ns_t score_chunk_ns = 20'000'000;
   std::uint32_t poison_ppm = 0;           ///< Share of transactions the model fails on (by txn id), ppm.
   ns_t send_poll_ns = 1'000'000;          ///< Retry interval of a verdict send at the HWM.
 };
@@ -149,7 +153,8 @@ class bridge_model {
   void loop(std::uint64_t incarnation);
   bool send_verdicts(sim_env::socket& push, frame_writer& writer, std::uint64_t epoch, std::uint64_t incarnation,
                      std::span<const txn_record> records);
-  ns_t scoring_delay(std::size_t frames, std::size_t records);
+  ns_t scoring_delay(std::size_t records);
+  std::size_t chunk_records() const noexcept;
 
   sim::world& world_;
   network& net_;

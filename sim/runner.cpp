@@ -139,6 +139,7 @@ class run_state {
     b.name = name;
     b.score_record_ns = *s.model_record_ns;
     b.score_batch_ns = *s.model_batch_ns;
+    b.score_chunk_ns = model_chunk_ns;
     b.poison_ppm = *s.poison_ppm;
     return b;
   }

@@ -250,7 +250,9 @@ scenario derive(scenario s) {
 
 double scenario::model_capacity_per_s() const {
   AEGIS_ASSERT(model_record_ns && model_batch_ns && batch_max, "capacity of a derived scenario");
-  const double records_per_batch = static_cast<double>(std::min<std::size_t>(64 * *batch_max, 8192));
+  // A model call takes what one wake-up read, at most a chunk of model time.
+  const std::size_t per_chunk = static_cast<std::size_t>(std::max<ns_t>(1, model_chunk_ns / std::max<ns_t>(1, *model_record_ns)));
+  const double records_per_batch = static_cast<double>(std::min<std::size_t>({64 * *batch_max, std::size_t{8192}, per_chunk}));
   const double ns_per_record = static_cast<double>(*model_record_ns) * model_cost_factor_mean +
                                static_cast<double>(*model_batch_ns) / records_per_batch;
   return 1e9 / ns_per_record;

@@ -120,6 +120,10 @@ scenario derive(scenario s);
 /// Mean of the model's heavy-tailed cost multiplier (bridge_model::cost_factor).
 inline constexpr double model_cost_factor_mean = 1.08;
 
+/// Model time per model call of the simulated bridge (the real bridge's
+/// score_chunk_s): a slow model's records are scored this much at a time.
+inline constexpr ns_t model_chunk_ns = 20'000'000;
+
 /// The fault plan `default` gives for a seed and duration.
 fault_plan default_fault_plan(std::uint64_t seed, ns_t duration_ns);
 

@@ -967,13 +967,21 @@ class offloader {
       // from a verdict long ago.
       if (!outstanding()) last_progress_ns_ = now;
       ++serial_;
+      // Stamp what the frame carries: the same test as the loop above (the
+      // cursors it reads have not moved), so an entry skipped as waiting in
+      // the new bridge's queue keeps its serial and its send count.
+      std::uint64_t stamped = 0;
       for (std::uint64_t q = send_pos_; q < p; ++q) {
         offload_entry& e = ring_.at(q);
         if (e.st != st::live) continue;
+        if (q < sent_high_ && e.serial >= resend_below_serial_) continue;
+        AEGIS_DEBUG_ASSERT(e.sends < cfg_.max_sends, "an entry at max_sends was abandoned, not sent");
+        ++stamped;
         e.sent_ns = now;
         e.serial = serial_;
         ++e.sends;
       }
+      AEGIS_ASSERT(stamped == writer_.count(), "every record in the frame is stamped, and nothing else");
       send_pos_ = p;
       if (p > sent_high_) sent_high_ = p;
       if (send_pos_ >= sent_high_) resend_below_serial_ = no_serial;  // The resend pass is over.

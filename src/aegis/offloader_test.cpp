@@ -281,6 +281,39 @@ TEST(Offloader, NewIncarnationResendsEveryUnverdictedTransactionInOrder) {
   h.expect_exactly_once(500);
 }
 
+// A resend pass skips what waits in the new bridge's queue; those entries
+// were not sent again, so they must not count as sent again. With
+// max_sends = 2, counting them abandoned the records the second bridge held
+// when it died, though each had been sent once.
+TEST(Offloader, EntriesSkippedByAResendDoNotCountAsSent) {
+  harness h([](offloader_config& c) {
+    c.retransmit_timeout_ns = 60'000'000'000;  // only the restarts may resend
+    c.max_sends = 2;
+  });
+  auto first = std::make_unique<fake_bridge>(h.dir, 71, nullptr);
+  ASSERT_TRUE(h.await_incarnations(1));
+  h.offload_n(1, 10);
+  ASSERT_TRUE(wait_until([&] { return first->records_received() == 10; }));
+  first.reset();  // Dies holding txns 1-10.
+  auto second = std::make_unique<fake_bridge>(h.dir, 72, nullptr);
+  ASSERT_TRUE(h.await_incarnations(2));
+  h.offload_n(11, 10);  // Sent after its announcement: into its queue.
+  // Its second HELLO resolves the restart: 1-10 are resent, 11-20 skipped.
+  ASSERT_TRUE(wait_until([&] { return second->records_received() == 20; })) << second->records_received();
+  second.reset();  // Dies holding all 20: 1-10 sent twice, 11-20 once.
+  fake_bridge third(h.dir, 73, answer_all);
+  ASSERT_TRUE(h.drain());
+  const auto c = h.off->counters();
+  EXPECT_EQ(c.abandoned, 10u);
+  EXPECT_EQ(c.verdicts, 10u);
+  EXPECT_EQ(c.retransmits, 20u) << "1-10 to the second bridge, 11-20 to the third";
+  std::lock_guard lock(h.mu);
+  for (std::uint64_t id = 1; id <= 20; ++id) {
+    EXPECT_EQ(h.fates_by_id[id], 1) << "txn " << id;
+    EXPECT_EQ(h.last_fate[id], id <= 10 ? fate::abandoned : fate::verdict) << "txn " << id;
+  }
+}
+
 TEST(Offloader, VerdictsFromASupersededIncarnationAreApplied) {
   harness h([](offloader_config& c) { c.retransmit_timeout_ns = 60'000'000'000; });
   // The peer announces 31, then 32 takes over; it answers every frame first as
