@@ -538,6 +538,7 @@ class offloader {
           }
         }
         heard(f.header.incarnation, now);
+        if (f.header.epoch == cfg_.epoch) bridge_read_own(f.header.incarnation, h.read_serial);
         return;
       }
       case frame_type::verdict: break;
@@ -604,6 +605,37 @@ class offloader {
     read_serial_ = serial;
   }
 
+  // A HELLO of this epoch: incarnation `inc` has read and answered its pipe
+  // up to frame `serial`. A bridge reads its pipe in serial order and sends
+  // its verdicts ahead of the HELLO, so once every live incarnation has read
+  // past a frame, an entry still unverdicted in it went to a pipe no live
+  // incarnation holds: a bridge that died before it was ever announced (a
+  // second bridge, or a first one the core never heard). Those entries, and
+  // only those, are resent at once instead of at the safety timer. A frozen
+  // or slow bridge has not read past its frames, so it is never resent to
+  // this way; a resent entry gets a new serial, so it is resent again only
+  // if every live bridge reads past that frame too (max_sends bounds it).
+  void bridge_read_own(std::uint64_t inc, std::uint64_t serial) noexcept {
+    const std::size_t n = std::min(incarnations_seen_, remembered_incarnations);
+    std::uint64_t min_read = no_serial;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (incarnations_[i] == inc && serial <= serial_) inc_read_serial_[i] = std::max(inc_read_serial_[i], serial);
+      if (inc_live_[i]) min_read = std::min(min_read, inc_read_serial_[i]);
+    }
+    if (pending_inc_ != 0 || live_incarnations_ == 0 || min_read == 0 || !outstanding()) return;
+    if (AEGIS_MUTANT(env_, "no_rewind")) return;
+    AEGIS_ASSERT(min_read <= serial_, "no live incarnation read a frame never sent");
+    // Verdicts of this receive pass may not be released yet: look past them.
+    std::uint64_t p = first_live_;
+    while (p < sent_high_ && (ring_.at(p).st != st::live || ring_.at(p).serial > min_read)) ++p;
+    if (p == sent_high_) return;
+    const bool pass_in_progress = send_pos_ < sent_high_;
+    rewind_sends(0);  // Covers only frames every live bridge read: no silent bridge's.
+    resend_below_serial_ = pass_in_progress ? std::max(resend_below_serial_, min_read + 1) : min_read + 1;
+    note_resend_span();
+    send_blocked_until_ns_ = 0;
+  }
+
   // RFC 6298 over verdict latency (send to verdict, Karn: only records
   // sent once), and delay-based AIMD of the flow-control window.
   void latency_sample(ns_t sample, ns_t now) noexcept {
@@ -650,6 +682,7 @@ class offloader {
     if (incarnations_seen_ >= remembered_incarnations && inc_live_[slot]) --live_incarnations_;  // Forgotten.
     incarnations_[slot] = inc;
     inc_live_[slot] = false;  // heard() marks it live.
+    inc_read_serial_[slot] = 0;
     ++incarnations_seen_;
     incarnation_ = inc;
     bump(bridge_incarnations_);
@@ -1130,6 +1163,7 @@ class offloader {
   // lately, and when last. A live one silent for dead_after_ns_ is dead.
   std::array<ns_t, remembered_incarnations> inc_heard_ns_{};
   std::array<bool, remembered_incarnations> inc_live_{};
+  std::array<std::uint64_t, remembered_incarnations> inc_read_serial_{};  // Its HELLOs' read_serial, this epoch.
   std::size_t live_incarnations_ = 0;
   ns_t covered_until_ns_ = 0;      // The last rewind resent what was sent before this time.
   std::uint64_t pending_inc_ = 0;  // A new incarnation whose resend waits for its informative HELLO.
