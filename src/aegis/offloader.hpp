@@ -945,6 +945,12 @@ class offloader {
     writer_.reserve_records(std::min(cfg_.batch_max, std::max(records, 2 * writer_.capacity_records())));
   }
 
+  // During a resend pass: a sent entry whose last frame waits in the new
+  // bridge's queue, skipped by the pass (and neither re-encoded nor stamped).
+  bool waits_in_new_bridge(std::uint64_t p, const offload_entry& e) const noexcept {
+    return p < sent_high_ && e.serial >= resend_below_serial_;
+  }
+
   bool send_some(ns_t now) {
     bool sent_any = false;
     window_full_ = false;
@@ -969,7 +975,7 @@ class offloader {
       for (; p < read_pos_ && writer_.count() < room; ++p) {
         offload_entry& e = ring_.at(p);
         if (e.st != st::live) continue;
-        if (p < sent_high_ && e.serial >= resend_below_serial_) continue;  // In the new bridge's queue.
+        if (waits_in_new_bridge(p, e)) continue;
         if (e.sends >= cfg_.max_sends) {
           abandon(p, e);
           continue;
@@ -1007,7 +1013,7 @@ class offloader {
       for (std::uint64_t q = send_pos_; q < p; ++q) {
         offload_entry& e = ring_.at(q);
         if (e.st != st::live) continue;
-        if (q < sent_high_ && e.serial >= resend_below_serial_) continue;
+        if (waits_in_new_bridge(q, e)) continue;
         AEGIS_DEBUG_ASSERT(e.sends < cfg_.max_sends, "an entry at max_sends was abandoned, not sent");
         ++stamped;
         e.sent_ns = now;
