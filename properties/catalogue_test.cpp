@@ -47,7 +47,7 @@ std::set<std::string> names_used(const std::string& pattern, std::initializer_li
 }
 
 TEST(Catalogue, FaultSitesInSourceMatchTheCatalogueAndTheDocs) {
-  const std::set<std::string> used = names_used(R"re(AEGIS_FAULT\(\s*env_?\s*,\s*"([^"]+)"\))re", {"src/aegis", "src/core"});
+  const std::set<std::string> used = names_used(R"re(AEGIS_FAULT\(\s*(?:env_?|out)\s*,\s*"([^"]+)"\))re", {"src/aegis", "src/core"});
   std::set<std::string> listed(aegis::fault_sites.begin(), aegis::fault_sites.end());
   EXPECT_EQ(used, listed) << "AEGIS_FAULT sites in src/ and aegis::fault_sites differ";
   const std::string doc = read_file(source_dir / "docs/FAULTS.md");
@@ -55,7 +55,7 @@ TEST(Catalogue, FaultSitesInSourceMatchTheCatalogueAndTheDocs) {
 }
 
 TEST(Catalogue, MutantsInSourceMatchTheCatalogueAndTheDocs) {
-  const std::set<std::string> used = names_used(R"re(AEGIS_MUTANT\(\s*env_?\s*,\s*"([^"]+)"\))re", {"src/aegis"});
+  const std::set<std::string> used = names_used(R"re(AEGIS_MUTANT\(\s*(?:env_?|out)\s*,\s*"([^"]+)"\))re", {"src/aegis"});
   std::set<std::string> listed;
   for (const auto& m : aegis::mutants) listed.insert(std::string(m.name));
   EXPECT_EQ(used, listed) << "AEGIS_MUTANT sites in src/ and aegis::mutants differ";
@@ -64,7 +64,7 @@ TEST(Catalogue, MutantsInSourceMatchTheCatalogueAndTheDocs) {
 }
 
 TEST(Catalogue, RareStatesInSourceMatchTheCatalogueAndTheDocs) {
-  std::set<std::string> used = names_used(R"re(AEGIS_SOMETIMES\(\s*env_?\s*,\s*"([^"]+)"\))re", {"src/aegis"});
+  std::set<std::string> used = names_used(R"re(AEGIS_SOMETIMES\(\s*(?:env_?|out)\s*,\s*"([^"]+)"\))re", {"src/aegis"});
   for (const auto& n : names_used(R"re(reached\("([^"]+)"\))re", {"sim", "properties"})) used.insert(n);
   std::set<std::string> listed;
   const std::string doc = read_file(source_dir / "docs/FAULTS.md");

@@ -186,7 +186,7 @@ class run_state {
         case fault_kind::crash:
           world_.at(e.at_ns, [this, e] {
             load_.fault(world_.now_ns(), world_.now_ns() + e.duration_ns, 0, false);
-            if (off_ != nullptr && off_->ring().counters().unreleased == off_->ring().capacity()) {
+            if (off_ != nullptr && off_->ring_stats().unreleased == off_->config().ring_capacity) {
               world_.reached("bridge_crashed_while_ring_full");
             }
             bridge_.crash();
@@ -429,13 +429,13 @@ class run_state {
 
   void check_core() {
     const offloader_counters c = off_->counters();  // Scheduler context: loads are not yield points.
-    const ring_counters rc = off_->ring().counters();
+    const ring_counters rc = off_->ring_stats();
     if (world_.now_ns() < stall_end_ && c.retransmit_rounds > stall_rounds_) {
       world_.reached("retransmit_timeout_during_stall");
       stall_end_ = 0;
     }
     auto fail = [&](std::string why) { world_.fail(std::move(why)); };
-    if (rc.unreleased > off_->ring().capacity()) return fail("ring holds more entries than its capacity");
+    if (rc.unreleased > off_->config().ring_capacity) return fail("ring holds more entries than its capacity");
     if (c.unknown_seq != 0) return fail(fmt::format("the core saw {} verdicts for unknown seqs", c.unknown_seq));
     for (reject_reason r : all_reject_reasons) {
       if (c.rejected(r) != 0) {

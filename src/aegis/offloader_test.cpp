@@ -411,7 +411,7 @@ TEST(Offloader, CloseAdmissionFreesBlockedProducersAndDrainStillCollects) {
   h.offload_n(1, 2);
   std::atomic<int> blocked_result{-1};
   std::thread producer([&] { blocked_result = static_cast<int>(h.off->offload(make_txn(3))); });
-  ASSERT_TRUE(wait_until([&] { return h.off->ring().blocked_producers() == 1; })) << "the third offer waits for space";
+  ASSERT_TRUE(wait_until([&] { return h.off->blocked_producers() == 1; })) << "the third offer waits for space";
   h.off->close_admission();
   producer.join();
   EXPECT_EQ(blocked_result.load(), static_cast<int>(offload_status::dropped_closed));
