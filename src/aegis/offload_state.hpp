@@ -25,9 +25,11 @@
 //   out.fate(entry, seq, fate, verdict*)    once per accepted entry, when terminal
 //   out.count(offload_counter, n)           counter increments
 //   out.rejected(reject_reason, n)          rejected frames or records
-//   AEGIS_SOMETIMES(out, "name")                     a rare state (faults/aegis/sometimes.hpp)
-//   AEGIS_FAULT(out, "name") -> bool               a fault site (an allocation here)
-//   AEGIS_MUTANT(out, "name") -> bool              a mutant site (faults/aegis/mutant.hpp)
+//   out.reached(name)                       a rare state: AEGIS_SOMETIMES(out, name)
+//   out.fault_fires(name) -> bool           a fault site: AEGIS_FAULT(out, name) (an allocation)
+//   out.mutant(name) -> bool                a mutant site: AEGIS_MUTANT(out, name)
+// (the owner forwards these three to its environment, so the same site
+// macros as everywhere else mark them here).
 // Synchronous calls keep every effect in the order the rules make it, so the
 // simulator's traces do not depend on how the pump is written.
 //
