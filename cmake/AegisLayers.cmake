@@ -14,9 +14,8 @@ function(aegis_prefixed_include_root target)
   get_filename_component(name ${CMAKE_CURRENT_SOURCE_DIR} NAME)
   set(root ${PROJECT_BINARY_DIR}/include_roots/${name})
   file(MAKE_DIRECTORY ${root})
-  if(NOT IS_SYMLINK ${root}/${name})
-    file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR} ${root}/${name} SYMBOLIC)
-  endif()
+  # Made again at every configure, so a moved source tree gets a fresh link.
+  file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR} ${root}/${name} SYMBOLIC)
   target_include_directories(${target} INTERFACE ${root})
 endfunction()
 
