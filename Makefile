@@ -2,7 +2,7 @@
 # commands work as written on a machine with none of the dependencies.
 #
 #   make chaos   the main job: simulation chaos + real-process chaos on a budget
-#   make test    build, ctest (unit, property, sim, stress, mutant, corpus),
+#   make test    build, ctest (unit, property, sim, stress, mutant, corpus, lint),
 #                the same ctest suites (fewer property cases) and the bad-input
 #                pytest under ASan+UBSan, a subset under ThreadSanitizer, each
 #                libFuzzer target for 20 s, then the pytest suites via tox

@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench_results.hpp"
+#include "aegis/bench_results.hpp"
 
 namespace {
 

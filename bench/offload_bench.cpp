@@ -35,10 +35,10 @@
 #include <thread>
 #include <vector>
 
+#include "aegis/bench_results.hpp"
 #include "aegis/os_offloader.hpp"
 #include "aegis/protocol.hpp"
 #include "aegis/ring_buffer.hpp"
-#include "bench_results.hpp"
 #include "bench_support.hpp"
 
 namespace {

@@ -44,9 +44,9 @@
 #include <thread>
 #include <vector>
 
+#include "aegis/bench_results.hpp"
 #include "aegis/env.hpp"
 #include "aegis/ring_buffer.hpp"
-#include "bench_results.hpp"
 #include "bench_support.hpp"
 
 namespace {

@@ -8,9 +8,10 @@
 #                                     AegisTargets*.cmake (aegis::offload), AegisSystemLibs.cmake
 #   LIBDIR/pkgconfig/aegis.pc
 #
-# Nothing else: no simulator, tests, benchmarks, fuzzers, fixtures, test-only
-# headers (aegis/coverage.hpp) or binaries. aegis-core stays in the build tree:
-# it is the test and benchmark harness; examples/payment_core is the demo.
+# Nothing else: no simulator, tests, benchmarks, fuzzers, fixtures, test-side
+# headers (the catalogues of testing/, the writer of tools/) or binaries.
+# aegis-core stays in the build tree: it is the test and benchmark harness;
+# examples/payment_core is the demo.
 # scripts/test_install.py (ctest label `install`) checks exactly this list.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)

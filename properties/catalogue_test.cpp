@@ -1,8 +1,10 @@
 // Proves the written catalogue cannot drift from the code: every fault site,
 // mutant and rare state named in the source is listed in its C++ catalogue
-// (aegis::fault_sites, aegis::mutants, aegis::coverage_points), every
-// catalogued name is used in the source (by grep, so a site deleted from
-// production fails here), and docs/FAULTS.md documents every one of them.
+// (aegis::fault_sites, aegis::mutants, aegis::coverage_points, test-side in
+// testing/aegis/), every catalogued name is used in the source (by grep, so a
+// site deleted from production fails here), and docs/FAULTS.md documents
+// every one of them. It also proves production carries the site macros
+// alone: no catalogue, and no name of a test file, in src/ or faults/.
 // Rerun with: build/release/properties/catalogue_test
 #include <gtest/gtest.h>
 
@@ -14,8 +16,8 @@
 #include <string>
 
 #include "aegis/coverage.hpp"
-#include "aegis/fault.hpp"
-#include "aegis/mutant.hpp"
+#include "aegis/fault_catalogue.hpp"
+#include "aegis/mutant_catalogue.hpp"
 
 namespace {
 
@@ -76,6 +78,23 @@ TEST(Catalogue, RareStatesInSourceMatchTheCatalogueAndTheDocs) {
     EXPECT_NE(doc.find("`" + std::string(p.name) + "`"), std::string::npos) << p.name << " not in docs/FAULTS.md";
   }
   EXPECT_EQ(used, listed) << "rare states reported in the source and aegis::coverage_points differ";
+}
+
+TEST(Catalogue, ProductionCarriesSitesButNoCatalogue) {
+  // The catalogues live in testing/ (docs/LAYERS.md); scripts/check_layers.py
+  // keeps production from including them, and this keeps one from being
+  // written back into a production header.
+  const std::regex catalogue{R"re(\b(fault_sites|mutants|coverage_points)\s*=)re"};
+  const std::regex test_path{R"re("(sim|properties|bench|fuzz|testing|fixtures)/)re"};
+  for (const char* d : {"faults/aegis", "src/aegis", "src/core"}) {
+    for (const auto& entry : fs::directory_iterator(source_dir / d)) {
+      const std::string name = entry.path().filename().string();
+      if (name.ends_with("_test.cpp") || (entry.path().extension() != ".hpp" && entry.path().extension() != ".cpp")) continue;
+      const std::string text = read_file(entry.path());
+      EXPECT_FALSE(std::regex_search(text, catalogue)) << entry.path() << " defines a test catalogue";
+      EXPECT_FALSE(std::regex_search(text, test_path)) << entry.path() << " names a test-side file";
+    }
+  }
 }
 
 }  // namespace

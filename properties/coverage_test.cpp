@@ -2,7 +2,7 @@
 // rare states that matter ("sometimes" assertions, in the spirit of
 // Antithesis): a property that passes without ever crashing the bridge while
 // the ring is full has proven nothing about that case. The catalogue is
-// aegis::coverage_points (faults/aegis/coverage.hpp); production code, the
+// aegis::coverage_points (testing/aegis/coverage.hpp); production code, the
 // runner and the bridge model report each state through AEGIS_SOMETIMES /
 // world::reached.
 //

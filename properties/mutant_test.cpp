@@ -17,7 +17,7 @@
 #include <iostream>
 #include <string>
 
-#include "aegis/mutant.hpp"
+#include "aegis/mutant_catalogue.hpp"
 #include "properties/mutant_search.hpp"
 
 namespace {

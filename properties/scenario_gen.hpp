@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "aegis/fault.hpp"
+#include "aegis/fault_catalogue.hpp"
 #include "sim/scenario.hpp"
 #include "sim/schedule.hpp"
 

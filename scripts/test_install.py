@@ -170,8 +170,10 @@ class Installed:
         for needed in ("include/aegis/os_offloader.hpp", "include/aegis/metrics.hpp", "include/aegis/sched.hpp"):
             if needed not in files:
                 raise Failure(f"{needed} was not installed; installed: {files}")
-        if "include/aegis/coverage.hpp" in files:
-            raise Failure("the test-only aegis/coverage.hpp was installed")
+        # The site macros are installed; their test-side catalogues (testing/) are not.
+        for test_only in ("coverage.hpp", "fault_catalogue.hpp", "mutant_catalogue.hpp", "bench_results.hpp"):
+            if f"include/aegis/{test_only}" in files:
+                raise Failure(f"the test-side aegis/{test_only} was installed")
         if not any(f.endswith("/libaegis_offload.a") for f in files):
             raise Failure(f"libaegis_offload.a was not installed; installed: {files}")
         log(f"installed {len(files)} files into {self.prefix}")

@@ -23,10 +23,10 @@
 #include <thread>
 
 #include "aegis/assert.hpp"
+#include "aegis/bench_results.hpp"
 #include "aegis/coverage.hpp"
-#include "aegis/mutant.hpp"
+#include "aegis/mutant_catalogue.hpp"
 #include "aegis/writable.hpp"
-#include "bench/bench_results.hpp"
 #include "sim/chaos_report.hpp"
 #include "sim/chaos_shrink.hpp"
 #include "sim/checked_run.hpp"
@@ -604,7 +604,7 @@ CLI::App* add_chaos_subcommand(CLI::App& app, chaos_cli_args& a) {
   c->add_option("--seed-timeout", a.seed_timeout, "wall time after which one seed counts as a hang");
   std::vector<std::string> names;
   for (const auto& m : aegis::mutants) names.emplace_back(m.name);
-  c->add_option("--mutant", a.mutant, "run every seed with this deliberately broken variant (faults/aegis/mutant.hpp)")
+  c->add_option("--mutant", a.mutant, "run every seed with this deliberately broken variant (docs/FAULTS.md)")
       ->check(CLI::IsMember(names));
   c->add_option("--bench-results", a.bench_results, "append the seeds/min/core figure to this bench-results.json");
   c->add_option("--progress", a.progress, "auto|bar|lines|none")->check(CLI::IsMember({"auto", "bar", "lines", "none"}));

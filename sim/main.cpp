@@ -18,8 +18,9 @@
 #include <iostream>
 #include <unistd.h>
 
+#include "aegis/bench_results.hpp"
+#include "aegis/mutant_catalogue.hpp"
 #include "aegis/writable.hpp"
-#include "bench/bench_results.hpp"
 #ifndef AEGIS_SIM_RUN_ONLY  // aegis-sim-debug (-O0) carries only `run` and `bench`.
 #include "sim/chaos.hpp"
 #include "sim/replay.hpp"
@@ -107,7 +108,11 @@ void add_run_options(CLI::App* cmd, run_args& a) {
   cmd->add_option("--max-steps", a.max_steps, "yield-point budget (default: from the load)");
   cmd->add_option("--self-test-assert-at", a.self_test_assert_at, "test of the crash path: assert at this virtual time")
       ->group("");
-  cmd->add_option("--mutant", a.mutant, "switch on a deliberately broken variant (faults/aegis/mutant.hpp)");
+  // The choices come from the test-side catalogue; an unknown name is refused
+  // by the scenario check, with the message docs/ERRORS.md gives.
+  std::string mutant_names;
+  for (const aegis::mutant_info& m : aegis::mutants) mutant_names += (mutant_names.empty() ? "" : ", ") + std::string(m.name);
+  cmd->add_option("--mutant", a.mutant, "switch on a deliberately broken variant: " + mutant_names + " (docs/FAULTS.md)");
   cmd->add_option("--model-cost", a.model_cost, "bridge model's scoring cost per record, e.g. 100us (default: from the seed)");
   cmd->add_option("--batch-cost", a.batch_cost, "bridge model's scoring cost per batch, e.g. 40us (default: from the seed)");
   cmd->add_option("--poison-ppm", a.poison_ppm, "share of transactions the model fails on, ppm (default 0)")

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "aegis/fault.hpp"
-#include "aegis/mutant.hpp"
+#include "aegis/fault_catalogue.hpp"
+#include "aegis/mutant_catalogue.hpp"
 #include "aegis/protocol.hpp"
 #include "sim/seed.hpp"
 

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "aegis/assert.hpp"
-#include "aegis/fault.hpp"
+#include "aegis/fault_catalogue.hpp"
 #include "sim/prng.hpp"
 
 namespace aegis::sim {

@@ -13,10 +13,11 @@
 //   switch the site on in a running process.
 // - otherwise: the constant `false`; the site costs nothing.
 //
-// Every site name is catalogued in docs/FAULTS.md and in `aegis::fault_sites`.
+// This header is the site alone. Every site name is catalogued in
+// docs/FAULTS.md and, test-side, in `aegis::fault_sites`
+// (testing/aegis/fault_catalogue.hpp).
 #pragma once
 
-#include <array>
 #include <concepts>
 #include <string_view>
 
@@ -25,16 +26,6 @@
 #endif
 
 namespace aegis {
-
-/// Every fault site in production code. docs/FAULTS.md describes each one.
-inline constexpr std::array<std::string_view, 6> fault_sites = {
-    "transport.send",        // offload socket send fails (EAGAIN or error)
-    "transport.recv",        // verdict socket receive fails
-    "transport.alloc",       // an allocation the pump makes fails (std::bad_alloc)
-    "pump.slow",             // one pump iteration takes far longer than usual
-    "clock.stall",           // the pump sees the clock stand still for a while
-    "transport.send_error",  // offload socket send fails with a hard error
-};
 
 namespace faults {
 /// True when the fault at `name` should fire now. Zero cost when disabled.

@@ -12,33 +12,18 @@
 //   exercise every variant without a rebuild. Normal runs choose none.
 // - otherwise, the build defines AEGIS_MUTANT_NAME="name" (a dedicated mutant
 //   build of aegis-core, for the real-process tests): a compile-time constant.
-// - otherwise: the constant `false`, folded away by the compiler.
+// - otherwise: the constant `false`, folded away by the compiler (the
+//   static_assert below holds every such build to it).
 //
-// Every mutant is listed in `aegis::mutants` and in docs/FAULTS.md.
+// This header is the site alone. The list of mutants is test-side:
+// `aegis::mutants` in testing/aegis/mutant_catalogue.hpp, also described in
+// docs/FAULTS.md.
 #pragma once
 
-#include <array>
 #include <concepts>
 #include <string_view>
 
 namespace aegis {
-
-/// A deliberately broken variant and the bug it plants.
-struct mutant_info {
-  std::string_view name;         ///< Value for --mutant / AEGIS_MUTANT_NAME.
-  std::string_view description;  ///< The bug, in words.
-};
-
-/// Every mutant site in production code.
-inline constexpr std::array<mutant_info, 7> mutants = {{
-    {"release_on_send", "the core releases a transaction when it is sent, not when its verdict arrives"},
-    {"no_rewind", "no rewind and resend after a bridge restart or a bridge's death"},
-    {"ring_wrap_off_by_one", "an off-by-one in the ring's full check at the wrap"},
-    {"skip_drop_count", "the drop counter is skipped on one admission path"},
-    {"publish_before_write", "the write cursor is published before the slot is written"},
-    {"accept_duplicates", "duplicate verdicts are not ignored"},
-    {"ignore_retransmit_timeout", "the retransmit timeout is ignored"},
-}};
 
 namespace detail {
 #if defined(AEGIS_MUTANT_NAME)
@@ -58,6 +43,14 @@ constexpr bool mutant_on([[maybe_unused]] const Env& env, std::string_view name)
     return !detail::compiled_mutant.empty() && detail::compiled_mutant == name;
   }
 }
+
+namespace detail {
+/// An environment with no `mutant()`, as every production environment is.
+struct env_without_mutants {};
+}  // namespace detail
+
+static_assert(!::aegis::detail::compiled_mutant.empty() || !mutant_on(detail::env_without_mutants{}, "no_rewind"),
+              "outside a dedicated mutant build, a mutant site in a production environment is the constant false");
 }  // namespace faults
 }  // namespace aegis
 

@@ -15,7 +15,8 @@
 //
 // This header is the mark alone, so production headers (installed with the
 // library) carry no test catalogue. The catalogue of names, with the test
-// files that report them, is `aegis::coverage_points` in aegis/coverage.hpp.
+// files that report them, is `aegis::coverage_points` in
+// testing/aegis/coverage.hpp (test-side).
 #pragma once
 
 namespace aegis::faults {

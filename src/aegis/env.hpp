@@ -8,7 +8,7 @@
 // A component that waits, reads time, starts threads or shares memory between
 // threads is a template over an environment type `Env` and holds an `Env&`.
 // Production instantiates it with `os_env` (a plain alias, no virtual call);
-// the simulator (sim/) instantiates it with its own policy whose every call is a
+// a simulator instantiates it with its own policy whose every call is a
 // deterministic yield point of a seeded fiber scheduler. The concepts below
 // are deliberately small so that a single-threaded simulator can model them.
 #pragma once

@@ -1,7 +1,7 @@
 // Socket layer: the part of the environment policy the transport uses to talk
 // to the bridge. Production implements it with cppzmq (zmq_env.hpp); the
 // simulator with in-memory PUSH/PULL pipes whose loss, HWM and reconnect
-// behaviour models libzmq's (sim/).
+// behaviour models libzmq's.
 //
 // Usage (inside a component templated on Env):
 //   auto push = env.make_socket(aegis::socket_kind::push, aegis::socket_options{});

@@ -89,7 +89,7 @@ struct zmq_env : os_env {
   /// Blocks until `s` is readable, `bell` rang (the bell is then reset) or `deadline_ns` passed.
   wake_reason wait(socket& s, doorbell& bell, ns_t deadline_ns);
 
-  /// The shared context (for tests that need peer sockets in the same process).
+  /// The shared context, for peer sockets in the same process (inproc endpoints).
   zmq::context_t& context() noexcept { return ctx_; }
 
  private:

@@ -1,5 +1,8 @@
-// Rows of `bench-results.json`: every benchmark binary appends its
+// Rows of `bench-results.json`: every benchmark binary (bench/), and
+// `aegis-sim bench` / `aegis-sim chaos --bench-results` (sim/), append their
 // comparisons with a peer to the same JSON array in the build directory.
+// It lives in tools/ (target aegis_bench_results) so that the benchmarks and
+// the simulator share it without either including the other.
 //
 // Usage:
 //   aegis::bench::result_row row{.name = "ring_buffer/u64", .metric = "throughput",

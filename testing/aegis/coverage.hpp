@@ -7,8 +7,9 @@
 // Usage (test and simulator code only; production includes aegis/sometimes.hpp):
 //   for (const aegis::coverage_point& p : aegis::coverage_points) report(p.name, seen[p.name]);
 //
-// Every name is listed here and in docs/FAULTS.md; a unit test checks the
-// three agree with the source. Not installed: it names test files.
+// Every name is listed here and in docs/FAULTS.md; properties/catalogue_test.cpp
+// checks the three agree with the source. Test-side (testing/): it names
+// simulator and property files, so production builds never see it.
 #pragma once
 
 #include <array>
