@@ -1,10 +1,7 @@
 // The simulated bridge process; see bridge_model.hpp.
 #include "sim/bridge_model.hpp"
 
-#include "sim/bridge_rules.hpp"
-
 #include <algorithm>
-#include <bit>
 
 namespace aegis::sim {
 
