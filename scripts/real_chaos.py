@@ -64,6 +64,7 @@ for p in (REPO / "src", REPO / "fixtures"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
+from aegis_bridge.durations import format_duration_ns  # noqa: E402
 from aegis_fixtures.chaos import FIU_SITES, ChaosWorld  # noqa: E402
 from aegis_fixtures.harness import Harness, SessionRoot, find_core_binary  # noqa: E402
 from aegis_fixtures.observe import try_scrape  # noqa: E402
@@ -340,7 +341,7 @@ class RealChaos:
         if self.args.soak:
             cmd += f" --soak --soak-kills {self.args.soak_kills} --soak-stalls {self.args.soak_stalls}"
         if self.args.model_cost is not None:
-            cmd += f" --model-cost {self.args.model_cost * 1e6:g}us --load {self.args.load:g}"
+            cmd += f" --model-cost {format_duration_ns(round(self.args.model_cost * 1e9))} --load {self.args.load:g}"
         if self.args.core_bin:
             cmd += f" --core-bin {self.args.core_bin}"
         return cmd

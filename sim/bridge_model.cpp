@@ -2,7 +2,6 @@
 #include "sim/bridge_model.hpp"
 
 #include <algorithm>
-#include <bit>
 
 namespace aegis::sim {
 
@@ -20,7 +19,6 @@ void bridge_model::start() {
   std::uint64_t inc = 0;
   while (inc == 0 || inc == incarnation_) inc = rng_.next();
   incarnation_ = inc;
-  last_epoch_ = 0;
   ++stats_.starts;
   world_.record_for(process_, event_kind::start, process_, static_cast<std::int64_t>(inc), "bridge.start");
   env_->spawn("bridge-loop", [this, inc] { loop(inc); });
@@ -48,18 +46,9 @@ void bridge_model::slow(std::uint32_t factor, ns_t until_ns) {
 
 void bridge_model::heal() { slow_until_ns_ = 0; }
 
-const char* bridge_model::decode_into(std::span<const std::byte> bytes, decoded_frame& frame,
-                                      std::vector<txn_record>& records) {
-  frame = decode_frame(bytes);
-  if (!frame.ok()) return to_string(frame.reject);
-  if (frame.header.type != frame_type::txn) return "unexpected_type";
-  for (std::size_t i = 0; i < frame.header.count; ++i) records.push_back(frame.txn_at(i));
-  return nullptr;
-}
-
 bridge_model::decode_result bridge_model::decode(std::span<const std::byte> bytes) {
   decode_result r;
-  if (const char* why = decode_into(bytes, r.frame, r.records); why != nullptr) {
+  if (const char* why = bridge_rules::decode_into(bytes, r.frame, r.records); why != nullptr) {
     r.reason = why;
     return r;
   }
@@ -67,54 +56,14 @@ bridge_model::decode_result bridge_model::decode(std::span<const std::byte> byte
   return r;
 }
 
-namespace {
-constexpr std::uint64_t rotl64(std::uint64_t x, int r) noexcept { return (x << r) | (x >> (64 - r)); }
-
-// XXH64 (seed `seed`) of the 8 little-endian bytes of `v`: the library's
-// algorithm written out for this one length (sim_seed_test compares it with
-// the library). score() runs twice per transaction, and the library's
-// general entry point cost more than the hash itself.
-constexpr std::uint64_t xxh64_of_u64(std::uint64_t v, std::uint64_t seed) noexcept {
-  constexpr std::uint64_t p1 = 0x9E3779B185EBCA87ULL, p2 = 0xC2B2AE3D27D4EB4FULL, p3 = 0x165667B19E3779F9ULL,
-                          p4 = 0x85EBCA77C2B2AE63ULL, p5 = 0x27D4EB2F165667C5ULL;
-  std::uint64_t h = seed + p5 + 8;
-  h ^= rotl64(v * p2, 31) * p1;  // XXH64_round(0, v)
-  h = rotl64(h, 27) * p1 + p4;
-  h ^= h >> 33;  // Avalanche.
-  h *= p2;
-  h ^= h >> 29;
-  h *= p3;
-  h ^= h >> 32;
-  return h;
-}
-static_assert(std::endian::native == std::endian::little, "the txn id's bytes are hashed little-endian, as XXH64 reads them");
-}  // namespace
-
-verdict_record bridge_model::score(const txn_record& r) {
-  const std::uint64_t h = xxh64_of_u64(r.t.txn_id, 0x5eed);
-  const std::uint32_t milli = static_cast<std::uint32_t>(h % 1000);
-  verdict_record v;
-  v.seq = r.seq;
-  v.txn_id = r.t.txn_id;
-  v.score = static_cast<float>(milli) / 1000.0f;
-  v.decision = milli >= 950 ? 2 : milli >= 800 ? 1 : 0;
-  return v;
-}
+verdict_record bridge_model::score(const txn_record& r) { return bridge_rules::score(r); }
 
 verdict_record bridge_model::verdict_for(const txn_record& r, std::uint32_t poison_ppm) {
-  if (!poisoned(r.t.txn_id, poison_ppm)) return score(r);
-  verdict_record v;
-  v.seq = r.seq;
-  v.txn_id = r.t.txn_id;
-  v.score = 0.0f;
-  v.decision = unscored_decision;
-  v.flags = verdict_flag_unscored;
-  return v;
+  return bridge_rules::verdict_for(r, poison_ppm);
 }
 
 bool bridge_model::poisoned(std::uint64_t txn_id, std::uint32_t poison_ppm) noexcept {
-  if (poison_ppm == 0) return false;
-  return xxh64_of_u64(txn_id, 0x9015) % 1'000'000 < poison_ppm;
+  return bridge_rules::poisoned(txn_id, poison_ppm);
 }
 
 ns_t bridge_model::cost_factor_permille() {
@@ -141,13 +90,8 @@ std::size_t bridge_model::chunk_records() const noexcept {
   return static_cast<std::size_t>(std::max<ns_t>(1, config_.score_chunk_ns / per_record));
 }
 
-bool bridge_model::send_verdicts(sim_env::socket& push, frame_writer& writer, std::uint64_t epoch,
-                                 std::uint64_t incarnation, std::span<const txn_record> records) {
-  // The same bytes as encode_verdict_frame, built in the loop's reusable buffer.
-  writer.begin(frame_type::verdict, epoch, incarnation);
-  writer.reserve_records(records.size());
-  for (const txn_record& r : records) writer.add_verdict(verdict_for(r, config_.poison_ppm));
-  const std::span<const std::byte> raw = writer.finish();
+bool bridge_model::send_verdicts(sim_env::socket& push, std::span<const std::byte> raw,
+                                 std::span<const txn_record> records) {
   bool waited = false;
   for (;;) {
     const send_result s = push.send(raw);
@@ -177,17 +121,11 @@ void bridge_model::loop(std::uint64_t incarnation) {
   pull.connect(config_.offload_endpoint);
   push.connect(config_.verdict_endpoint);
 
-  // Per incarnation, per core epoch: which seqs were read (to skip a resend
-  // of one already answered) and the highest TXN serial read and answered.
-  std::vector<std::uint64_t> seen(dedupe_slots, 0);
-  std::uint64_t seen_epoch = 0;
-  std::uint64_t read_serial = 0;
-  std::uint64_t answered = 0;
-  std::uint64_t duplicates = 0;
+  // Per incarnation: which seqs were read in which core epoch, what was
+  // answered, when the next HELLO is due (the frame rules, bridge_rules.hpp).
+  bridge_rules rules{incarnation, config_.heartbeat_ns, config_.poison_ppm};
   auto send_hello = [&] {
-    const hello_record status{last_epoch_ == seen_epoch ? read_serial : 0,
-                              static_cast<std::uint32_t>(config_.heartbeat_ns / 1'000'000), 0, answered, duplicates};
-    const std::vector<std::byte> raw = encode_hello_frame(last_epoch_, incarnation, status);
+    const std::vector<std::byte> raw = rules.hello();
     if (push.send(raw) == send_result::ok) {
       ++stats_.hellos_sent;
       world_.record(event_kind::hello, 0, static_cast<std::int64_t>(incarnation));
@@ -197,80 +135,44 @@ void bridge_model::loop(std::uint64_t incarnation) {
   };
 
   send_hello();
-  ns_t next_hello = env_->now_ns() + config_.heartbeat_ns;
+  const bool first_due = rules.tick(env_->now_ns());  // The next HELLO a heartbeat after this one.
+  AEGIS_ASSERT(first_due, "a fresh incarnation's first HELLO is due at once");
   // Reused across wake-ups (the loop allocates only while they grow).
   std::vector<std::byte> buf;
-  std::vector<txn_record> records;                            // This wake-up's records, frame after frame.
-  struct frame_run {
-    std::uint64_t epoch;
-    std::uint64_t serial;
-    std::size_t end;  // Records of the wake-up up to and including this frame's kept ones.
-  };
-  std::vector<frame_run> frames;  // This wake-up's TXN frames, in order.
-  decoded_frame frame;
   frame_writer verdict_writer;
   auto heartbeat_if_due = [&] {
-    const ns_t now = env_->now_ns();
-    if (now < next_hello) return;
-    send_hello();
-    next_hello = now + config_.heartbeat_ns;
+    if (rules.tick(env_->now_ns())) send_hello();
   };
   for (;;) {
-    const wake_reason why = env_->wait(pull, stop_bell, next_hello);
+    const wake_reason why = env_->wait(pull, stop_bell, rules.next_hello_ns());
     if (why == wake_reason::readable) {
       // Take what is queued, never wait to fill a batch.
-      records.clear();
-      frames.clear();
+      rules.begin_wakeup();
       for (std::size_t i = 0; i < config_.batch_max; ++i) {
         if (pull.recv(buf) != recv_result::ok) break;
         ++stats_.frames_received;
-        const std::size_t first = records.size();
-        if (decode_into(buf, frame, records) != nullptr) {
+        if (rules.decode_next(buf) != nullptr) {
           ++stats_.bad_frames;
           continue;
         }
-        const std::span<const txn_record> recs = std::span<const txn_record>(records).subspan(first);
-        last_epoch_ = frame.header.epoch;
+        const std::span<const txn_record> recs = rules.last_received();
         world_.record(event_kind::batch_received, recs.empty() ? 0 : recs.front().seq,
                       static_cast<std::int64_t>(recs.size()));
         if (observer_) observer_(incarnation, recs);
-        if (frame.header.epoch != seen_epoch) {
-          // A new core: its seqs start again, so the table is forgotten.
-          std::fill(seen.begin(), seen.end(), 0);
-          seen_epoch = frame.header.epoch;
-          read_serial = 0;
-        }
-        // Skip what this incarnation already read in this epoch: its answer
-        // is on the way (frames between live processes are not lost).
-        std::size_t kept = first;
-        for (std::size_t i = first; i < records.size(); ++i) {
-          std::uint64_t& slot = seen[records[i].seq & (dedupe_slots - 1)];
-          if (slot == records[i].seq) {
-            ++duplicates;
-            ++stats_.duplicates_skipped;
-            continue;
-          }
-          slot = records[i].seq;
-          records[kept++] = records[i];
-        }
-        records.resize(kept);
-        frames.push_back({frame.header.epoch, frame.header.incarnation, kept});  // A TXN frame's serial.
+        // Records this incarnation already read in this epoch are skipped:
+        // their answer is on the way (frames between live processes are not lost).
+        stats_.duplicates_skipped += rules.admit();
       }
       // Score in chunks of about score_chunk_ns of model time. A chunk's
       // verdicts go out as soon as it is scored, a frame counts as read and
       // answered once every chunk up to its end is sent, and a heartbeat
       // due between chunks goes out there: a slow model never hides the
       // bridge for longer than one chunk.
-      std::size_t done_frames = 0;
-      auto complete_frames = [&](std::size_t upto) {
-        for (; done_frames < frames.size() && frames[done_frames].end <= upto; ++done_frames) {
-          if (frames[done_frames].epoch == seen_epoch) read_serial = std::max(read_serial, frames[done_frames].serial);
-        }
-      };
-      complete_frames(0);  // Frames of duplicates only, at the front.
+      const std::span<const txn_record> records = rules.records();
+      rules.complete_frames(0);  // Frames of duplicates only, at the front.
       for (std::size_t lo = 0; lo < records.size();) {
         const std::size_t hi = std::min(records.size(), lo + chunk_records());
-        const std::span<const txn_record> part = std::span<const txn_record>(records).subspan(lo, hi - lo);
+        const std::span<const txn_record> part = records.subspan(lo, hi - lo);
         stats_.records_scored += part.size();
         // Scoring happens between receiving and sending: a crash in this
         // window loses verdicts the core must recover by resending.
@@ -281,26 +183,18 @@ void bridge_model::loop(std::uint64_t incarnation) {
         if (std::any_of(part.begin(), part.end(), [poison](const txn_record& r) { return poisoned(r.t.txn_id, poison); })) {
           // The model raised on this call: the bridge isolates the failing
           // records and answers them `unscored` with its fail-safe decision
-          // (send_verdicts), the others as usual.
+          // (bridge_rules::verdict_for), the others as usual.
           ++stats_.model_errors;
         }
         // One VERDICT frame per TXN frame's share of the chunk.
-        std::size_t at = lo;
-        for (std::size_t f = done_frames; f < frames.size() && at < hi; ++f) {
-          const std::size_t end = std::min(frames[f].end, hi);
-          if (end > at) {
-            send_verdicts(push, verdict_writer, frames[f].epoch, incarnation, std::span<const txn_record>(records).subspan(at, end - at));
-            at = end;
-          }
-        }
-        AEGIS_ASSERT(at == hi, "every record of the chunk was answered");
-        answered += part.size();
-        complete_frames(hi);
+        rules.answer(lo, hi, verdict_writer, [&](std::span<const std::byte> raw, std::span<const txn_record> share) {
+          send_verdicts(push, raw, share);
+        });
         lo = hi;
         if (lo < records.size()) heartbeat_if_due();
       }
-      complete_frames(records.size());
-      AEGIS_ASSERT(done_frames == frames.size(), "every frame of the wake-up was answered");
+      rules.complete_frames(records.size());
+      AEGIS_ASSERT(rules.done_frames() == rules.frames().size(), "every frame of the wake-up was answered");
     }
     heartbeat_if_due();
   }

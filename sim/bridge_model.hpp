@@ -23,6 +23,13 @@
 //   same order and epoch, a poisoned record `unscored` with the fail-safe
 //   decision; a verdict send that would block waits for room (polls every
 //   millisecond) as the Python bridge waits on POLLOUT.
+//
+// What it does with the bytes (decoding, dedupe, epochs, read_serial, the
+// VERDICT and HELLO frames) is sim/bridge_rules.hpp, a piece with no world or
+// time that sim/bridge_vectors_test.cpp checks against the Python bridge's
+// BridgeCore on fixtures/bridge_vectors/; that header lists the intended
+// differences (one VERDICT frame per TXN frame's share of a chunk, a smaller
+// dedupe table, scoring without calling a model).
 #pragma once
 
 #include <cstdint>
@@ -34,6 +41,7 @@
 #include <vector>
 
 #include "aegis/protocol.hpp"
+#include "sim/bridge_rules.hpp"
 #include "sim/network.hpp"
 #include "sim/sim_env.hpp"
 #include "sim/world.hpp"
@@ -131,10 +139,10 @@ class bridge_model {
   static verdict_record verdict_for(const txn_record& r, std::uint32_t poison_ppm);
 
   /// The bridge's fail-safe decision for records the model failed on (review).
-  static constexpr std::uint8_t unscored_decision = 1;
+  static constexpr std::uint8_t unscored_decision = bridge_rules::unscored_decision;
   /// Slots of the per-epoch table of seqs read (a power of two; a ring
   /// larger than this can only make a resend look new: scored twice, never lost).
-  static constexpr std::size_t dedupe_slots = std::size_t{1} << 16;
+  static constexpr std::size_t dedupe_slots = bridge_rules::dedupe_slots;
 
   /// True when the model fails on this transaction (a poison record): a
   /// deterministic function of the txn id and the share.
@@ -146,13 +154,8 @@ class bridge_model {
   ns_t cost_factor_permille();
 
  private:
-  /// decode()'s path without allocating: appends the records of a TXN frame
-  /// to `records` and returns nullptr, or returns why the frame is bad.
-  static const char* decode_into(std::span<const std::byte> bytes, decoded_frame& frame,
-                                 std::vector<txn_record>& records);
   void loop(std::uint64_t incarnation);
-  bool send_verdicts(sim_env::socket& push, frame_writer& writer, std::uint64_t epoch, std::uint64_t incarnation,
-                     std::span<const txn_record> records);
+  bool send_verdicts(sim_env::socket& push, std::span<const std::byte> raw, std::span<const txn_record> records);
   ns_t scoring_delay(std::size_t records);
   std::size_t chunk_records() const noexcept;
 
@@ -163,7 +166,6 @@ class bridge_model {
   std::unique_ptr<sim_env> env_;
   prng rng_;
   std::uint64_t incarnation_ = 0;
-  std::uint64_t last_epoch_ = 0;      // Per incarnation in the real bridge: reset on start.
   bool scoring_ = false;              // Between receiving a batch and sending its verdicts.
   std::uint32_t slow_factor_ = 1;
   ns_t slow_until_ns_ = 0;

@@ -24,35 +24,32 @@ import numpy as np
 import zmq
 
 from .bridge import Bridge, BridgeConfig, log, write_stats_json
+from .durations import format_duration_ns, parse_duration_ns, require_positive
 from .loading import LoadedModel, load_scorer
 from .protocol import DECISIONS
 from .scoring import ModelError, check_output
 from .synthetic import make_txns
 from .sched import SLICE_MAX_S, SLICE_MIN_S, apply_scheduling, describe_scheduling
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m)\s*$")
-_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
-
-
 def parse_duration(text: str) -> float:
-    """'200ms' -> 0.2 seconds. A unit is required: a bare '200' is ambiguous."""
-    m = _DURATION.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a duration like 200ms, 1.5s or 500us")
-    seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}' must be positive")
-    return seconds
+    """--heartbeat: '200ms' -> 0.2 seconds. The one duration grammar (aegis_bridge.durations); 0 is refused."""
+    try:
+        return require_positive(text, parse_duration_ns(text)) / 1e9
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _slice(text: str) -> float:
-    """--sched-slice: 0 (kernel default) or a duration in 100us..100ms."""
-    if text.strip() == "0":
+    """--sched-slice: 0 (off: the kernel's default) or a duration in 100us..100ms."""
+    try:
+        ns = parse_duration_ns(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if ns == 0:
         return 0.0
-    seconds = parse_duration(text)
-    if not SLICE_MIN_S - 1e-12 <= seconds <= SLICE_MAX_S + 1e-12:
+    if not round(SLICE_MIN_S * 1e9) <= ns <= round(SLICE_MAX_S * 1e9):
         raise argparse.ArgumentTypeError(f"'{text}' must be 0 or 100us..100ms")
-    return seconds
+    return ns / 1e9
 
 
 def _endpoint(text: str) -> str:
@@ -213,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     log(f"incarnation {bridge.incarnation:#018x} pid {os.getpid()} model {loaded.describe()} "
         f"offload {args.offload} verdicts {args.verdicts} batch-max {args.batch_max} "
-        f"heartbeat {args.heartbeat * 1000:g}ms unscored-decision "
+        f"heartbeat {format_duration_ns(round(args.heartbeat * 1e9))} unscored-decision "
         f"{next(k for k, v in DECISIONS.items() if v == args.unscored_decision)} "
         f"scheduling {describe_scheduling()}"
         + (f" metrics http://127.0.0.1:{server.port}/metrics" if server else ""))

@@ -46,7 +46,8 @@ _HOME_CURRENCY = np.frombuffer(b"EUR", dtype="S3")[0]
 
 def features(txns: npt.NDArray[np.void]) -> npt.NDArray[np.float32]:
     """The (n, len(FEATURE_NAMES)) float32 feature matrix for TXN records."""
-    assert txns.dtype == TXN_DTYPE, "features need TXN records"
+    if txns.dtype != TXN_DTYPE:
+        raise TypeError(f"features need TXN records (aegis_bridge.protocol.TXN_DTYPE), got dtype {txns.dtype}")
     n = len(txns)
     x = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
     amount_major = np.maximum(txns["amount_minor"], 0).astype(np.float32) * np.float32(0.01)

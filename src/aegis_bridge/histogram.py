@@ -33,7 +33,8 @@ class Histogram:
     __slots__ = ("bounds", "counts", "total")
 
     def __init__(self, bounds: Sequence[float]):
-        assert len(bounds) >= 1 and all(a < b for a, b in zip(bounds, bounds[1:])), "bounds increase strictly"
+        if len(bounds) < 1 or not all(a < b for a, b in zip(bounds, bounds[1:])):
+            raise ValueError(f"histogram bounds must be at least one and increase strictly, got {list(bounds)}")
         self.bounds = tuple(float(b) for b in bounds)
         self.counts = [0] * (len(self.bounds) + 1)  # the last one is +Inf
         self.total = 0.0

@@ -172,7 +172,8 @@ def _call_factory(factory: Any, runtime: str, source: str) -> LoadedModel:
 
 def _checked(scorer: Scorer, runtime: str, source: str, needs: bool) -> LoadedModel:
     """Checks the scorer's metadata once more at the one place every runtime passes through."""
-    assert runtime in RUNTIMES
+    if runtime not in RUNTIMES:
+        raise ModelError(f"--model {source}: unknown runtime {runtime!r} (one of {', '.join(RUNTIMES)})")
     check_info(scorer.info, source, needs_features=needs, needs_thresholds=needs)
     return LoadedModel(scorer, runtime, source)
 

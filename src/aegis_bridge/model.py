@@ -60,12 +60,17 @@ class LogisticModel:
     def __init__(self, weights: Any, bias: float, review: float, decline: float, meta: dict[str, Any] | None = None,
                  name: str = "aegis-fraud-logreg", version: str = "1"):
         self.weights = np.asarray(weights, dtype=np.float32)
-        assert self.weights.shape == (len(FEATURE_NAMES),), "one weight per feature"
-        assert np.all(np.isfinite(self.weights)) and math.isfinite(bias), "weights must be finite"
+        if self.weights.shape != (len(FEATURE_NAMES),):
+            raise ModelError(f"logistic model {name}: {self.weights.shape} weights, one per feature "
+                             f"({len(FEATURE_NAMES)}) needed")
+        if not (np.all(np.isfinite(self.weights)) and math.isfinite(bias)):
+            raise ModelError(f"logistic model {name}: weights and bias must be finite")
         self.bias = np.float32(bias)
         self.review = float(review)
         self.decline = float(decline)
-        assert 0.0 <= self.review <= self.decline <= 1.0
+        if not 0.0 <= self.review <= self.decline <= 1.0:
+            raise ModelError(f"logistic model {name}: thresholds must satisfy 0 <= review <= decline <= 1, "
+                             f"got review {self.review:g} decline {self.decline:g}")
         self.meta = meta or {}
         self.info = ModelInfo(name=name, version=version, features=FEATURE_NAMES, review=self.review,
                               decline=self.decline)
@@ -88,7 +93,8 @@ class LogisticModel:
         self._bias_and_channel = self._channel_table + self.bias
 
     def score(self, txns: TxnRecords) -> tuple[Scores, Decisions]:
-        assert txns.dtype == TXN_DTYPE, "score needs TXN records"
+        if txns.dtype != TXN_DTYPE:
+            raise TypeError(f"score needs TXN records (aegis_bridge.protocol.TXN_DTYPE), got dtype {txns.dtype}")
         z = np.maximum(txns["amount_minor"], 0).astype(np.float32)
         z *= np.float32(0.01)
         np.log1p(z, out=z)
@@ -131,7 +137,8 @@ class LogisticModel:
 def logistic_from_doc(doc: dict[str, Any], source: str) -> LogisticModel:
     """The model in a parsed weights JSON (its "format" already checked); ModelError if malformed."""
     info = info_from_doc(doc, source)
-    assert info.review is not None and info.decline is not None
+    if info.review is None or info.decline is None:
+        raise ModelError(f"model {source}: logistic weights need thresholds (review, decline)")
     weights, bias = doc.get("weights"), doc.get("bias")
     if (not isinstance(weights, list) or len(weights) != len(FEATURE_NAMES)
             or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) for w in weights)):

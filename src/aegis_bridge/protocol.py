@@ -167,7 +167,8 @@ class Frame:
 
     @property
     def serial(self) -> int:
-        assert self.type == TYPE_TXN, "only TXN frames carry a serial"
+        if self.type != TYPE_TXN:
+            raise ValueError(f"only TXN frames carry a serial, this is a {TYPE_NAMES[self.type]} frame")
         return self.incarnation
 
 
@@ -218,12 +219,16 @@ def encode_frame(type_: int, epoch: int, incarnation: int, records: Records) -> 
 
     `incarnation` is whatever goes at offset 16: the serial for a TXN frame.
     """
-    assert type_ in RECORD_BYTES, f"unknown frame type {type_}"
-    assert records is not None and records.dtype == RECORD_DTYPE[type_], "records need the type's dtype"
+    if type_ not in RECORD_BYTES:
+        raise ValueError(f"unknown frame type {type_}")
+    if records is None or records.dtype != RECORD_DTYPE[type_]:
+        raise TypeError(f"{TYPE_NAMES[type_]} records need dtype {RECORD_DTYPE[type_]}")
     count = len(records)
-    assert type_ != TYPE_HELLO or count == 1, "a HELLO carries exactly one status record"
+    if type_ == TYPE_HELLO and count != 1:
+        raise ValueError(f"a HELLO carries exactly one status record, got {count}")
+    if count > MAX_RECORDS:
+        raise ValueError(f"at most {MAX_RECORDS} records per frame, got {count}")
     body = np.ascontiguousarray(records).tobytes()
-    assert count <= MAX_RECORDS, f"at most {MAX_RECORDS} records per frame"
     head = _HEAD.pack(MAGIC, VERSION, type_, count, epoch, incarnation)
     raw = b"".join((head, _CHECKSUM.pack(checksum(head, body)), body))
     assert len(raw) == HEADER_BYTES + count * RECORD_BYTES[type_]
@@ -241,7 +246,8 @@ DEFAULT_HEARTBEAT_MS = 200
 def make_hello_status(read_serial: int = 0, heartbeat_ms: int = DEFAULT_HEARTBEAT_MS, records_answered: int = 0,
                       duplicates_skipped: int = 0) -> Records:
     """HELLO's one status record (reserved zero)."""
-    assert heartbeat_ms >= 1, "a heartbeat interval is at least 1 ms"
+    if heartbeat_ms < 1:
+        raise ValueError(f"a heartbeat interval is at least 1 ms, got {heartbeat_ms}")
     status = np.zeros(1, dtype=HELLO_DTYPE)
     status["read_serial"] = read_serial
     status["heartbeat_ms"] = heartbeat_ms
@@ -255,16 +261,17 @@ def encode_hello(last_epoch: int, incarnation: int, status: Records | None = Non
 
     Without `status`, a status of a bridge that has read nothing (tests).
     """
-    assert incarnation != 0, "an incarnation is never 0"
+    if incarnation == 0:
+        raise ValueError("an incarnation is never 0")
     if status is None:
         status = make_hello_status()
-    assert len(status) == 1, "exactly one status record"
     return encode_frame(TYPE_HELLO, last_epoch, incarnation, status)
 
 
 def encode_verdicts(epoch: int, incarnation: int, verdicts: Records) -> bytes:
     """A VERDICT frame answering a TXN frame of `epoch`."""
-    assert incarnation != 0, "an incarnation is never 0"
+    if incarnation == 0:
+        raise ValueError("an incarnation is never 0")
     return encode_frame(TYPE_VERDICT, epoch, incarnation, verdicts)
 
 
@@ -277,16 +284,20 @@ def make_verdicts(txns: Records, scores: npt.NDArray[Any], decisions: npt.NDArra
     given (a slice of a zeroed buffer reused between batches: only the other
     fields are written here, so the hot path pays no pass for them).
     """
-    assert len(txns) == len(scores) == len(decisions), "one score and decision per TXN"
+    if not len(txns) == len(scores) == len(decisions):
+        raise ValueError(f"one score and decision per TXN: {len(txns)} records, {len(scores)} scores, "
+                         f"{len(decisions)} decisions")
     if out is None:
         out = np.zeros(len(txns), dtype=VERDICT_DTYPE)
-    assert out.dtype == VERDICT_DTYPE and len(out) == len(txns), "out holds one verdict per TXN"
+    if out.dtype != VERDICT_DTYPE or len(out) != len(txns):
+        raise ValueError(f"out holds one VERDICT_DTYPE record per TXN: {len(out)} of {out.dtype} for {len(txns)}")
     out["seq"] = txns["seq"]
     out["txn_id"] = txns["txn_id"]
     out["score"] = scores
     out["decision"] = decisions
     if flags is not None:
-        assert len(flags) == len(txns), "one flags byte per TXN"
+        if len(flags) != len(txns):
+            raise ValueError(f"one flags byte per TXN: {len(flags)} for {len(txns)}")
         out["flags"] = flags
     return out
 
@@ -299,7 +310,8 @@ def verdict_record_problems(verdicts: Records) -> npt.NDArray[np.int8]:
     `bad_decision` (above 2), `bad_reserved` (a flag other than bit 0, or
     non-zero reserved bytes). The bridge uses the same test on model output.
     """
-    assert verdicts.dtype == VERDICT_DTYPE
+    if verdicts.dtype != VERDICT_DTYPE:
+        raise TypeError(f"VERDICT records need dtype VERDICT_DTYPE, got {verdicts.dtype}")
     score = verdicts["score"]
     flags = verdicts["flags"]
     with np.errstate(invalid="ignore"):

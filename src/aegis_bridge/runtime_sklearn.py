@@ -43,8 +43,12 @@ class SklearnScorer:
     """Any fitted scikit-learn classifier with predict_proba over FEATURE_NAMES."""
 
     def __init__(self, estimator: Any, info: ModelInfo):
-        assert hasattr(estimator, "predict_proba"), "the estimator must have predict_proba"
-        assert info.review is not None and info.decline is not None, "the bridge decides from the thresholds"
+        if not hasattr(estimator, "predict_proba"):
+            raise ModelError(f"model {info.name}: a {type(estimator).__name__} has no predict_proba; the bridge "
+                             f"needs a fitted classifier")
+        if info.review is None or info.decline is None:
+            raise ModelError(f"model {info.name}: the bridge decides from the thresholds (review, decline), "
+                             f"which the metadata lacks")
         self.estimator = estimator
         self.info = info
         self.review = info.review
@@ -71,7 +75,8 @@ def read_sidecar(path: Path) -> ModelInfo:
 
 def load_sklearn(path: Path) -> SklearnScorer:
     """The scorer in pickle/joblib file `path`; ModelError (one line) if it cannot serve."""
-    assert path.suffix in SUFFIXES, f"not a scikit-learn model file: {path}"
+    if path.suffix not in SUFFIXES:
+        raise ModelError(f"model {path}: not a scikit-learn model file (suffix one of {', '.join(SUFFIXES)})")
     # scikit-learn is optional: only checked for here, and imported by
     # unpickling, so the bridge starts fast and runs where it is absent.
     if importlib.util.find_spec("sklearn") is None:

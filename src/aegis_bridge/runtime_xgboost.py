@@ -47,7 +47,9 @@ class XGBoostScorer:
     """A booster's probability for each record's feature row, with decision thresholds."""
 
     def __init__(self, booster: Any, info: ModelInfo):
-        assert info.review is not None and info.decline is not None, "the bridge decides from the thresholds"
+        if info.review is None or info.decline is None:
+            raise ModelError(f"model {info.name}: the bridge decides from the thresholds (review, decline), "
+                             f"which the metadata lacks")
         self.booster = booster
         self.info = info
         self.review = info.review

@@ -104,7 +104,9 @@ class Scorer(Protocol):
 
 def decide(scores: npt.NDArray[np.float32], review: float, decline: float) -> Decisions:
     """0 approve below `review`, 1 review below `decline`, 2 decline at or above it."""
-    assert 0.0 <= review <= decline <= 1.0, "thresholds must be ordered within [0, 1]"
+    if not 0.0 <= review <= decline <= 1.0:
+        raise ValueError(f"thresholds must satisfy 0 <= review <= decline <= 1, got review {review!r} "
+                         f"decline {decline!r}")
     decisions = np.greater_equal(scores, np.float32(review)).view(np.uint8)
     decisions += scores >= np.float32(decline)
     return decisions
@@ -222,7 +224,8 @@ def info_from_doc(doc: object, source: str) -> ModelInfo:
 
 def info_to_doc(info: ModelInfo) -> dict[str, Any]:
     """The metadata document for `info` (what info_from_doc reads back)."""
-    assert info.features is not None and info.review is not None and info.decline is not None, \
-        "a metadata document holds features and thresholds"
+    if info.features is None or info.review is None or info.decline is None:
+        raise ValueError(f"model {info.name}: a metadata document holds features and thresholds; this info lacks "
+                         f"{', '.join(k for k in ('features', 'review', 'decline') if getattr(info, k) is None)}")
     return {"name": info.name, "version": info.version, "features": list(info.features),
             "thresholds": {"review": info.review, "decline": info.decline}}

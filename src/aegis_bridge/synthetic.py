@@ -43,7 +43,8 @@ SPAN_NS = 30 * 86_400 * 1_000_000_000
 
 def make_txns(rng: np.random.Generator, n: int, first_seq: int = 1, first_txn_id: int = 1) -> npt.NDArray[np.void]:
     """`n` TXN records with contiguous seqs and ids; all columns set at once."""
-    assert n >= 0 and first_seq >= 1, "seqs start at 1"
+    if n < 0 or first_seq < 1:
+        raise ValueError(f"make_txns needs n >= 0 and seqs from 1, got n {n} first_seq {first_seq}")
     t = np.zeros(n, dtype=TXN_DTYPE)
     t["seq"] = np.arange(first_seq, first_seq + n, dtype=np.uint64)
     t["txn_id"] = np.arange(first_txn_id, first_txn_id + n, dtype=np.uint64)
