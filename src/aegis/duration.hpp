@@ -61,9 +61,6 @@ constexpr ns_t duration_unit_scale_ns(std::string_view suffix) noexcept {
 
 }  // namespace detail
 
-/// What a CLI error says a duration must look like.
-inline constexpr std::string_view duration_grammar_hint = "a whole number and a unit: ns, us, ms, s, m or h (e.g. 200ms, 10s); or 0";
-
 /// Parses `text` as a duration of the grammar above. nullopt when it is not
 /// one (malformed, no unit, or more than int64 nanoseconds); never throws and
 /// never reads outside the view.

@@ -1,9 +1,9 @@
-// Proves aegis-core's helpers (durations are proven by
-// src/aegis/duration_test.cpp against fixtures/durations/grammar.json): the payment stream is a pure function of (seed, id)
-// and the risk rule offloads the requested share; the ledger records one
+// Proves aegis-core's helpers: the payment stream is a pure function of
+// (seed, id) and the risk rule offloads the requested share; the ledger records one
 // terminal state per accepted id and flags a second one; the latency
 // histogram's buckets cover every value with under 3.2% error and its
-// percentiles never under-report.
+// percentiles never under-report. (Durations are proven by
+// src/aegis/duration_test.cpp against fixtures/durations/grammar.json.)
 #include <gtest/gtest.h>
 
 #include <fstream>
