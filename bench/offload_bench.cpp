@@ -82,8 +82,13 @@ std::vector<double> time_calls(const tsc_timer& timer, int samples, Op&& op) {
 /// one VERDICT frame per TXN frame answering every record. It polls every
 /// 20 ms when idle, which only bounds how long stop() takes.
 aegis::testing::test_bridge_options verdicting_peer(const std::string& dir) {
-  return {.endpoint_dir = dir, .incarnation = peer_incarnation, .poll_period = std::chrono::milliseconds(20),
-          .score = 0.01f, .decision = 0};
+  aegis::testing::test_bridge_options o;
+  o.endpoint_dir = dir;
+  o.incarnation = peer_incarnation;
+  o.poll_period = std::chrono::milliseconds(20);
+  o.score = 0.01f;
+  o.decision = 0;
+  return o;
 }
 
 /// offload() of the production offloader with the verdicting peer.

@@ -100,9 +100,17 @@ struct core_process {
 // The shared scripted bridge (fixtures/aegis/test_bridge.hpp) as these tests
 // run it: one HELLO first, no heartbeats, every TXN frame answered with
 // score 0.1 and decision 0.
+aegis::testing::test_bridge_options answering_at(const fs::path& dir) {
+  aegis::testing::test_bridge_options o;
+  o.endpoint_dir = dir;
+  o.incarnation = 0xB0B;
+  o.score = 0.1f;
+  o.decision = 0;
+  return o;
+}
+
 struct answering_bridge : aegis::testing::test_bridge {
-  explicit answering_bridge(const fs::path& dir)
-      : test_bridge({.endpoint_dir = dir, .incarnation = 0xB0B, .score = 0.1f, .decision = 0}, answer_every_frame) {}
+  explicit answering_bridge(const fs::path& dir) : test_bridge(answering_at(dir), answer_every_frame) {}
 };
 
 TEST(CoreProcess, CountRunAgainstABridgeKeepsTheSummaryContract) {
