@@ -102,11 +102,15 @@ CLI::Option* declare_flags(CLI::App& app, options& o, raw_flags& raw, const dura
   app.add_option("--realtime-priority", o.sched.fifo_priority,
                  "Run every thread SCHED_FIFO at this priority (1-99; needs CAP_SYS_NICE or ulimit -r); 0 = off")
       ->check(CLI::Range(0, 99));
+  AEGIS_ASSERT(count_opt != nullptr, "--count is declared, so its presence can be asked");
+  AEGIS_ASSERT(app.get_option("--endpoint-dir")->get_required(), "--endpoint-dir is required (docs/SUMMARY.md)");
   return count_opt;
 }
 
 // Durations that must be positive; the validator already refused bad syntax.
 bool positive(ns_t v, const char* flag) {
+  AEGIS_ASSERT(flag != nullptr && flag[0] == '-', "the message names the flag");
+  AEGIS_ASSERT(v >= 0, "the grammar has no negative durations");
   if (v > 0) return true;
   fmt::print(stderr, "aegis-core: {} must be positive\n", flag);
   return false;
@@ -115,6 +119,8 @@ bool positive(ns_t v, const char* flag) {
 // Turns the validated text into `o`'s values and checks what CLI11 cannot
 // (positive durations, the slice range). False after printing the one line.
 bool finish(options& o, const raw_flags& raw, bool count_given) {
+  AEGIS_ASSERT(!count_given || raw.count >= 1, "CLI11 checked --count >= 1");
+  AEGIS_ASSERT(!count_given || raw.duration.empty(), "CLI11 checked that --count excludes --duration");
   if (count_given) o.count = raw.count;
   if (!raw.duration.empty()) o.duration_ns = checked_duration(raw.duration);
   if (o.duration_ns && !positive(*o.duration_ns, "--duration")) return false;

@@ -69,6 +69,7 @@ void produce(zmq_env& env, os_offloader& off, const payment_stream& stream, ledg
       if (due >= plan.end_ns) return;
     }
     AEGIS_DEBUG_ASSERT(id >= 1, "ids start at 1");
+    AEGIS_DEBUG_ASSERT(due < plan.end_ns, "no payment is due at or after the end of the schedule");
     generated.fetch_add(1, std::memory_order_relaxed);
     const aegis::txn t = stream.make(id, due);
     if (!stream.high_risk(t)) continue;
