@@ -39,6 +39,7 @@
 #include "aegis/os_offloader.hpp"
 #include "aegis/protocol.hpp"
 #include "aegis/ring_buffer.hpp"
+#include "aegis/test_bridge.hpp"
 #include "bench_support.hpp"
 
 namespace {
@@ -77,33 +78,17 @@ std::vector<double> time_calls(const tsc_timer& timer, int samples, Op&& op) {
   return ns;
 }
 
-/// The in-process bridge: verdicts every TXN record it receives, in one frame per TXN frame.
-void verdicting_peer(zmq::context_t& ctx, const std::string& offload_ep, const std::string& verdict_ep,
-                     const std::atomic<bool>& stop) {
-  zmq::socket_t pull{ctx, zmq::socket_type::pull};
-  zmq::socket_t push{ctx, zmq::socket_type::push};
-  pull.set(zmq::sockopt::linger, 0);
-  push.set(zmq::sockopt::linger, 0);
-  pull.connect(offload_ep);
-  push.connect(verdict_ep);
-  const auto hello = aegis::encode_hello_frame(0, peer_incarnation);
-  push.send(zmq::buffer(hello.data(), hello.size()), zmq::send_flags::none);
-  std::vector<aegis::verdict_record> verdicts;
-  zmq::message_t msg;
-  while (!stop.load(std::memory_order_relaxed)) {
-    zmq::pollitem_t item{pull.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(20)) == 0) continue;
-    if (!pull.recv(msg, zmq::recv_flags::dontwait)) continue;
-    const auto f = aegis::decode_frame({static_cast<const std::byte*>(msg.data()), msg.size()});
-    if (!f.ok() || f.header.type != aegis::frame_type::txn) throw std::runtime_error("peer: bad TXN frame");
-    verdicts.clear();
-    for (std::size_t i = 0; i < f.header.count; ++i) {
-      const aegis::txn_record r = f.txn_at(i);
-      verdicts.push_back({.seq = r.seq, .txn_id = r.t.txn_id, .score = 0.01f, .decision = 0});
-    }
-    const auto out = aegis::encode_verdict_frame(f.header.epoch, peer_incarnation, verdicts);
-    push.send(zmq::buffer(out.data(), out.size()), zmq::send_flags::none);
-  }
+/// The in-process bridge (fixtures/aegis/test_bridge.hpp): one HELLO, then
+/// one VERDICT frame per TXN frame answering every record. It polls every
+/// 20 ms when idle, which only bounds how long stop() takes.
+aegis::testing::test_bridge_options verdicting_peer(const std::string& dir) {
+  aegis::testing::test_bridge_options o;
+  o.endpoint_dir = dir;
+  o.incarnation = peer_incarnation;
+  o.poll_period = std::chrono::milliseconds(20);
+  o.score = 0.01f;
+  o.decision = 0;
+  return o;
 }
 
 /// offload() of the production offloader with the verdicting peer.
@@ -120,9 +105,7 @@ std::vector<double> run_offload(const tsc_timer& timer, const std::string& dir, 
                             verdicts.fetch_add(1, std::memory_order_relaxed);
                           }};
   off.start();
-  std::atomic<bool> stop{false};
-  zmq::context_t peer_ctx{1};
-  std::thread peer([&] { verdicting_peer(peer_ctx, cfg.offload_endpoint, cfg.verdict_endpoint, stop); });
+  aegis::testing::test_bridge peer{verdicting_peer(dir), aegis::testing::test_bridge::answer_every_frame};
   // Wait for the peer's HELLO so the first samples are not taken while nobody drains.
   while (off.counters().hellos == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
 
@@ -131,9 +114,10 @@ std::vector<double> run_offload(const tsc_timer& timer, const std::string& dir, 
     if (off.offload(make_txn(id)) != aegis::offload_status::accepted) ++not_accepted;
   });
   const bool drained = off.drain(env.now_ns() + 10'000'000'000LL);
-  stop.store(true);
-  peer.join();
+  peer.stop();
   off.stop();
+  // The peer counts what it could not decode; a core sends only valid TXN frames.
+  if (peer.bad_frames() != 0) throw std::runtime_error(fmt::format("peer: {} bad TXN frames", peer.bad_frames()));
   if (not_accepted != 0 || !drained || verdicts.load() != static_cast<std::uint64_t>(samples)) {
     throw std::runtime_error(fmt::format("offload run invalid: not accepted {}, drained {}, verdicts {} of {}",
                                          not_accepted, drained, verdicts.load(), samples));

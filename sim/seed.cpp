@@ -1,4 +1,4 @@
-// Seed and duration parsing; see seed.hpp.
+// Seed parsing and duration printing; see seed.hpp.
 #include "sim/seed.hpp"
 
 #include "aegis/assert.hpp"
@@ -53,26 +53,6 @@ std::optional<std::uint64_t> parse_seed(std::string_view text) noexcept {
     return v;
   }
   return parse_decimal(text);
-}
-
-std::optional<ns_t> parse_duration(std::string_view text) noexcept {
-  std::size_t i = 0;
-  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
-  if (i == 0 || i > 19) return std::nullopt;
-  const auto number = parse_decimal(text.substr(0, i));
-  if (!number || *number > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
-  const std::string_view unit = text.substr(i);
-  std::int64_t scale = 0;
-  if (unit.empty() || unit == "s") scale = 1'000'000'000;
-  else if (unit == "ns") scale = 1;
-  else if (unit == "us") scale = 1'000;
-  else if (unit == "ms") scale = 1'000'000;
-  else if (unit == "m") scale = 60'000'000'000;
-  else if (unit == "h") scale = 3'600'000'000'000;
-  else return std::nullopt;
-  const auto n = static_cast<std::int64_t>(*number);
-  if (n > INT64_MAX / scale) return std::nullopt;
-  return n * scale;
 }
 
 std::string format_duration(ns_t ns) {

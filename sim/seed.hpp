@@ -1,4 +1,4 @@
-// Parsing of seeds and durations given on the command line.
+// Parsing of seeds given on the command line, and printing of durations.
 //
 // Usage:
 //   std::optional<std::uint64_t> s = aegis::sim::parse_seed("0x2a");   // 42
@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "aegis/duration.hpp"
 #include "aegis/env.hpp"
 
 namespace aegis::sim {
@@ -26,10 +27,9 @@ namespace aegis::sim {
 /// Returns nullopt for anything else (empty, overflow, stray characters).
 std::optional<std::uint64_t> parse_seed(std::string_view text) noexcept;
 
-/// A non-negative duration: an integer followed by `ns`, `us`, `ms`, `s`, `m`
-/// or `h` (`30s`, `250ms`, `1500us`); a bare integer means seconds.
-/// Returns nullopt on a malformed value or overflow of int64 nanoseconds.
-std::optional<ns_t> parse_duration(std::string_view text) noexcept;
+/// A duration in the one grammar of aegis/duration.hpp (`30s`, `250ms`,
+/// `1500us`, `2m`, a bare `0`); the simulator has no grammar of its own.
+using aegis::parse_duration;
 
 /// The shortest exact spelling of `ns` that parse_duration reads back
 /// (`30s`, `250ms`, `1500us`, `7ns`).

@@ -7,6 +7,7 @@
 // callback ran exactly once per accepted transaction and the accounting
 // identity holds.
 #include "aegis/os_offloader.hpp"
+#include "aegis/test_bridge.hpp"
 
 #include <fiu-control.h>
 #include <fiu.h>
@@ -49,91 +50,26 @@ struct temp_dir {
   std::string endpoint(const char* name) const { return "ipc://" + (path / name).string(); }
 };
 
-// A scripted bridge peer. `on_txn` runs on the peer's thread for every valid
-// TXN frame and may call answer()/send() there.
-class fake_bridge {
- public:
-  using handler = std::function<void(fake_bridge&, const decoded_frame&)>;
-  /// Runs on the peer's thread after every poll (at most 5 ms apart).
-  using tick = std::function<void(fake_bridge&)>;
+// The shared scripted bridge (fixtures/aegis/test_bridge.hpp), as every test
+// here runs it: a heartbeat every 100 ms, as a real bridge sends one (a peer
+// that falls silent looks dead to the core), verdicts scored 0.25 with
+// decision 1. `on_txn` runs on the peer's thread for every valid TXN frame
+// and may call answer()/send() there.
+using fake_bridge = testing::test_bridge;
 
-  fake_bridge(const temp_dir& dir, std::uint64_t incarnation, handler on_txn, std::vector<std::vector<std::byte>> first = {},
-              tick on_tick = {})
-      : incarnation_(incarnation), on_txn_(std::move(on_txn)), on_tick_(std::move(on_tick)), first_(std::move(first)) {
-    pull_.set(zmq::sockopt::linger, 0);
-    push_.set(zmq::sockopt::linger, 0);
-    pull_.connect(dir.endpoint("offload.sock"));
-    push_.connect(dir.endpoint("verdicts.sock"));
-    thread_ = std::thread([this] { run(); });
-  }
-  ~fake_bridge() { stop(); }
+testing::test_bridge_options bridge_at(const temp_dir& dir, std::uint64_t incarnation,
+                                       std::vector<std::vector<std::byte>> first = {}) {
+  return {.endpoint_dir = dir.path,
+          .incarnation = incarnation,
+          .hello_status = hello_record{0, 100, 0, 0, 0},
+          .heartbeat_period = 100ms,
+          .poll_period = 5ms,
+          .first_frames = std::move(first),
+          .score = 0.25f,
+          .decision = 1};
+}
 
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
-  // Peer-thread helpers.
-  void send(const std::vector<std::byte>& bytes) { push_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::none); }
-  void answer(const decoded_frame& f, std::uint64_t incarnation = 0, std::uint64_t txn_id_xor = 0) {
-    std::vector<verdict_record> vs;
-    for (std::size_t i = 0; i < f.header.count; ++i) {
-      const auto r = f.txn_at(i);
-      vs.push_back({r.seq, r.t.txn_id ^ txn_id_xor, 0.25f, 1});
-    }
-    send(encode_verdict_frame(f.header.epoch, incarnation != 0 ? incarnation : incarnation_, vs));
-  }
-
-  std::uint64_t records_received() const { return records_.load(); }
-  std::uint64_t frames_received() const { return frames_.load(); }
-  std::uint64_t incarnation() const { return incarnation_; }
-
- private:
-  void run() {
-    // A heartbeat every 100 ms, as a real bridge sends one (docs/PROTOCOL.md):
-    // a peer that falls silent looks dead to the core.
-    const auto hello = encode_hello_frame(0, incarnation_, hello_record{0, 100, 0, 0, 0});
-    send(hello);
-    auto next_hello = std::chrono::steady_clock::now() + 100ms;
-    for (const auto& f : first_) send(f);
-    std::vector<std::byte> buf;
-    while (!stop_) {
-      zmq::pollitem_t item{pull_.handle(), 0, ZMQ_POLLIN, 0};
-      zmq::poll(&item, 1, 5ms);
-      if (std::chrono::steady_clock::now() >= next_hello) {
-        send(hello);
-        next_hello += 100ms;
-      }
-      if (on_tick_) on_tick_(*this);
-      zmq::message_t msg;
-      while (pull_.recv(msg, zmq::recv_flags::dontwait)) {
-        const auto* p = static_cast<const std::byte*>(msg.data());
-        buf.assign(p, p + msg.size());
-        const auto f = decode_frame(buf);
-        if (!f.ok() || f.header.type != frame_type::txn) {
-          ++bad_;
-          continue;
-        }
-        ++frames_;
-        records_ += f.header.count;
-        if (on_txn_) on_txn_(*this, f);
-      }
-    }
-  }
-
-  zmq::context_t ctx_{1};
-  zmq::socket_t pull_{ctx_, zmq::socket_type::pull};
-  zmq::socket_t push_{ctx_, zmq::socket_type::push};
-  std::uint64_t incarnation_;
-  handler on_txn_;
-  tick on_tick_;
-  std::vector<std::vector<std::byte>> first_;
-  std::atomic<bool> stop_{false};
-  std::atomic<std::uint64_t> records_{0}, frames_{0}, bad_{0};
-  std::thread thread_;
-};
-
-const fake_bridge::handler answer_all = [](fake_bridge& b, const decoded_frame& f) { b.answer(f); };
+const fake_bridge::handler answer_all = fake_bridge::answer_every_frame;
 
 txn make_txn(std::uint64_t id) {
   txn t;
@@ -201,7 +137,7 @@ struct harness {
 
 TEST(Offloader, EveryTransactionGetsExactlyOneVerdict) {
   harness h;
-  fake_bridge bridge(h.dir, 11, answer_all);
+  fake_bridge bridge(bridge_at(h.dir, 11), answer_all);
   // Before its HELLO arrives the core cannot tell this bridge from a dead
   // one, and its HELLO would resend everything already sent: wait for it.
   ASSERT_TRUE(h.await_incarnations(1));
@@ -220,7 +156,7 @@ TEST(Offloader, EveryTransactionGetsExactlyOneVerdict) {
 
 TEST(Offloader, DuplicateVerdictsAreCountedAndIgnored) {
   harness h;
-  fake_bridge bridge(h.dir, 12, [](fake_bridge& b, const decoded_frame& f) {
+  fake_bridge bridge(bridge_at(h.dir, 12), [](fake_bridge& b, const decoded_frame& f) {
     b.answer(f);
     b.answer(f);
   });
@@ -235,7 +171,7 @@ TEST(Offloader, DuplicateVerdictsAreCountedAndIgnored) {
 
 TEST(Offloader, VerdictsForUnknownSeqsAreCountedAndIgnored) {
   harness h;
-  fake_bridge bridge(h.dir, 13, [](fake_bridge& b, const decoded_frame& f) {
+  fake_bridge bridge(bridge_at(h.dir, 13), [](fake_bridge& b, const decoded_frame& f) {
     const std::vector<verdict_record> bogus{{0, 1, 0.5f, 0}, {1'000'000'000, 1, 0.5f, 0}};
     b.send(encode_verdict_frame(f.header.epoch, b.incarnation(), bogus));
     b.answer(f);
@@ -249,7 +185,7 @@ TEST(Offloader, VerdictsForUnknownSeqsAreCountedAndIgnored) {
 
 TEST(Offloader, NewIncarnationResendsEveryUnverdictedTransactionInOrder) {
   harness h([](offloader_config& c) { c.retransmit_timeout_ns = 60'000'000'000; });  // only the restart may resend
-  auto silent = std::make_unique<fake_bridge>(h.dir, 21, nullptr);
+  auto silent = std::make_unique<fake_bridge>(bridge_at(h.dir, 21));
   ASSERT_TRUE(h.await_incarnations(1));
   h.offload_n(1, 500);
   // Flow control sends only a window ahead of the oldest unverdicted
@@ -262,7 +198,7 @@ TEST(Offloader, NewIncarnationResendsEveryUnverdictedTransactionInOrder) {
   silent.reset();  // The first bridge dies holding every record sent.
   std::mutex mu;
   std::vector<std::uint64_t> seqs;
-  fake_bridge second(h.dir, 22, [&](fake_bridge& b, const decoded_frame& f) {
+  fake_bridge second(bridge_at(h.dir, 22), [&](fake_bridge& b, const decoded_frame& f) {
     {
       std::lock_guard lock(mu);
       for (std::size_t i = 0; i < f.header.count; ++i) seqs.push_back(f.txn_at(i).seq);
@@ -290,18 +226,18 @@ TEST(Offloader, EntriesSkippedByAResendDoNotCountAsSent) {
     c.retransmit_timeout_ns = 60'000'000'000;  // only the restarts may resend
     c.max_sends = 2;
   });
-  auto first = std::make_unique<fake_bridge>(h.dir, 71, nullptr);
+  auto first = std::make_unique<fake_bridge>(bridge_at(h.dir, 71));
   ASSERT_TRUE(h.await_incarnations(1));
   h.offload_n(1, 10);
   ASSERT_TRUE(wait_until([&] { return first->records_received() == 10; }));
   first.reset();  // Dies holding txns 1-10.
-  auto second = std::make_unique<fake_bridge>(h.dir, 72, nullptr);
+  auto second = std::make_unique<fake_bridge>(bridge_at(h.dir, 72));
   ASSERT_TRUE(h.await_incarnations(2));
   h.offload_n(11, 10);  // Sent after its announcement: into its queue.
   // Its second HELLO resolves the restart: 1-10 are resent, 11-20 skipped.
   ASSERT_TRUE(wait_until([&] { return second->records_received() == 20; })) << second->records_received();
   second.reset();  // Dies holding all 20: 1-10 sent twice, 11-20 once.
-  fake_bridge third(h.dir, 73, answer_all);
+  fake_bridge third(bridge_at(h.dir, 73), answer_all);
   ASSERT_TRUE(h.drain());
   const auto c = h.off->counters();
   EXPECT_EQ(c.abandoned, 10u);
@@ -318,13 +254,10 @@ TEST(Offloader, VerdictsFromASupersededIncarnationAreApplied) {
   harness h([](offloader_config& c) { c.retransmit_timeout_ns = 60'000'000'000; });
   // The peer announces 31, then 32 takes over; it answers every frame first as
   // 31 (superseded: seen, not current, applied) and then as 32 (duplicates).
-  fake_bridge bridge(
-      h.dir, 31,
-      [&](fake_bridge& b, const decoded_frame& f) {
-        b.answer(f, 31);
-        b.answer(f, 32);
-      },
-      {encode_hello_frame(0, 32)});
+  fake_bridge bridge(bridge_at(h.dir, 31, {encode_hello_frame(0, 32)}), [&](fake_bridge& b, const decoded_frame& f) {
+    b.answer(f, 31);
+    b.answer(f, 32);
+  });
   ASSERT_TRUE(wait_until([&] { return h.off->counters().bridge_incarnations == 2; }));
   h.offload_n(1, 10);
   ASSERT_TRUE(h.drain());
@@ -343,7 +276,7 @@ TEST(Offloader, NoProgressWithinTheRetransmitTimeoutResends) {
   harness h([](offloader_config& c) { c.retransmit_timeout_ns = 50'000'000; });
   std::atomic<int> frames{0};
   // The bridge loses the first frame it gets, as a dying pipe would.
-  fake_bridge bridge(h.dir, 41, [&](fake_bridge& b, const decoded_frame& f) {
+  fake_bridge bridge(bridge_at(h.dir, 41), [&](fake_bridge& b, const decoded_frame& f) {
     if (frames++ > 0) b.answer(f);
   });
   ASSERT_TRUE(wait_until([&] { return h.off->counters().bridge_incarnations == 1; }));
@@ -371,7 +304,7 @@ TEST(Offloader, DropModeAccountsForEveryOffer) {
   EXPECT_EQ(c.dropped_ring_full, 92u);
   EXPECT_EQ(c.in_flight, 8u);
   EXPECT_TRUE(c.identity_holds());
-  fake_bridge bridge(h.dir, 51, answer_all);
+  fake_bridge bridge(bridge_at(h.dir, 51), answer_all);
   ASSERT_TRUE(h.drain());
   c = h.off->counters();
   EXPECT_EQ(c.verdicts, 8u);
@@ -381,7 +314,7 @@ TEST(Offloader, DropModeAccountsForEveryOffer) {
 
 TEST(Offloader, BlockModeNeverDropsWithASmallRing) {
   harness h([](offloader_config& c) { c.ring_capacity = 4; });
-  fake_bridge bridge(h.dir, 52, answer_all);
+  fake_bridge bridge(bridge_at(h.dir, 52), answer_all);
   std::thread producer([&] { h.offload_n(1, 2000); });
   producer.join();
   ASSERT_TRUE(h.drain());
@@ -415,7 +348,7 @@ TEST(Offloader, CloseAdmissionFreesBlockedProducersAndDrainStillCollects) {
   h.off->close_admission();
   producer.join();
   EXPECT_EQ(blocked_result.load(), static_cast<int>(offload_status::dropped_closed));
-  fake_bridge bridge(h.dir, 53, answer_all);
+  fake_bridge bridge(bridge_at(h.dir, 53), answer_all);
   ASSERT_TRUE(h.drain()) << "the pump still sends and applies verdicts after close_admission()";
   const auto c = h.off->counters();
   EXPECT_EQ(c.verdicts, 2u);
@@ -442,7 +375,7 @@ TEST(Offloader, TtlExpiresUnsentTransactionsWithoutABridge) {
   // A bridge that now answers seqs 1..10 (which it never got) is late, not new.
   std::vector<verdict_record> late;
   for (std::uint64_t i = 1; i <= 10; ++i) late.push_back({i, i, 0.25f, 0});
-  fake_bridge bridge(h.dir, 61, nullptr, {encode_verdict_frame(test_epoch, 61, late)});
+  fake_bridge bridge(bridge_at(h.dir, 61, {encode_verdict_frame(test_epoch, 61, late)}));
   // Nothing was ever sent (no bridge was connected), so these seqs are unknown.
   ASSERT_TRUE(wait_until([&] { return h.off->counters().unknown_seq == 10; })) << h.off->counters().unknown_seq;
 }
@@ -454,7 +387,7 @@ TEST(Offloader, VerdictAfterExpiryIsLate) {
   });
   std::mutex mu;
   std::vector<std::vector<std::byte>> held;
-  fake_bridge bridge(h.dir, 62, [&](fake_bridge& b, const decoded_frame& f) {
+  fake_bridge bridge(bridge_at(h.dir, 62), [&](fake_bridge& b, const decoded_frame& f) {
     std::vector<verdict_record> vs;
     for (std::size_t i = 0; i < f.header.count; ++i) vs.push_back({f.txn_at(i).seq, f.txn_at(i).t.txn_id, 0.25f, 0});
     std::lock_guard lock(mu);
@@ -471,7 +404,7 @@ TEST(Offloader, VerdictAfterExpiryIsLate) {
     std::lock_guard lock(mu);
     frames = held;
   }
-  fake_bridge courier(h.dir, 62, nullptr, frames);
+  fake_bridge courier(bridge_at(h.dir, 62, frames));
   ASSERT_TRUE(wait_until([&] { return h.off->counters().late_verdicts == 20; })) << h.off->counters().late_verdicts;
   EXPECT_EQ(h.off->counters().verdicts, 0u);
   h.expect_exactly_once(20);
@@ -502,16 +435,13 @@ TEST(Offloader, MalformedAndForgedFramesAreRejectedByReason) {
   };
   std::atomic<int> frames{0};
   std::atomic<std::uint64_t> forged_records{0};
-  fake_bridge bridge(
-      h.dir, 71,
-      [&](fake_bridge& b, const decoded_frame& f) {
-        if (frames++ == 0) {
-          forged_records = f.header.count;
-          b.answer(f, 0, 0xdead);  // forged: txn ids do not match
-        }
-        b.answer(f);
-      },
-      garbage);
+  fake_bridge bridge(bridge_at(h.dir, 71, garbage), [&](fake_bridge& b, const decoded_frame& f) {
+    if (frames++ == 0) {
+      forged_records = f.header.count;
+      b.answer(f, 0, 0xdead);  // forged: txn ids do not match
+    }
+    b.answer(f);
+  });
   ASSERT_TRUE(wait_until([&] { return h.off->counters().frames_received >= 1 + garbage.size(); }));
   h.offload_n(1, 3);
   ASSERT_TRUE(h.drain());
@@ -531,7 +461,7 @@ TEST(Offloader, MalformedAndForgedFramesAreRejectedByReason) {
 TEST(Offloader, SendFaultKeepsTheBatchAndDeliversOnceHealed) {
   fiu_init(0);
   harness h;
-  fake_bridge bridge(h.dir, 81, answer_all);
+  fake_bridge bridge(bridge_at(h.dir, 81), answer_all);
   ASSERT_TRUE(wait_until([&] { return h.off->counters().bridge_incarnations == 1; }));
   ASSERT_EQ(fiu_enable("transport.send", 1, nullptr, 0), 0);
   h.offload_n(1, 100);
@@ -548,7 +478,7 @@ TEST(Offloader, SendFaultKeepsTheBatchAndDeliversOnceHealed) {
 TEST(Offloader, AllocFaultLosesNothing) {
   fiu_init(0);
   harness h;
-  fake_bridge bridge(h.dir, 82, answer_all);
+  fake_bridge bridge(bridge_at(h.dir, 82), answer_all);
   ASSERT_EQ(fiu_enable("transport.alloc", 1, nullptr, 0), 0);
   h.offload_n(1, 100);
   ASSERT_TRUE(wait_until([&] { return h.off->counters().alloc_failures >= 1; }));
@@ -570,7 +500,7 @@ TEST(Offloader, FlushWakesANappingPump) {
     c.nap_ns = 30'000'000'000;
     c.retransmit_timeout_ns = 60'000'000'000;
   });
-  fake_bridge bridge(h.dir, 17, answer_all);
+  fake_bridge bridge(bridge_at(h.dir, 17), answer_all);
   ASSERT_TRUE(h.await_incarnations(1));
   std::vector<double> ms;
   for (std::uint64_t id = 1; id <= 9; ++id) {
@@ -612,7 +542,7 @@ TEST(Offloader, SendWindowHoldsTheBacklogInTheRingAndThenSendsFullFrames) {
   h.offload_n(1, 200);
   EXPECT_EQ(h.off->counters().frames_sent, 0u) << "no bridge yet: nothing can leave";
   fake_bridge bridge(
-      h.dir, 91,
+      bridge_at(h.dir, 91),
       [&](fake_bridge& b, const decoded_frame& f) {
         counts.push_back(f.header.count);
         auto v = encode_answer(f, b.incarnation());
@@ -622,7 +552,6 @@ TEST(Offloader, SendWindowHoldsTheBacklogInTheRingAndThenSendsFullFrames) {
           held.push_back(std::move(v));
         }
       },
-      {},
       [&](fake_bridge& b) {
         if (!answering.load()) return;
         for (const auto& v : held) b.send(v);

@@ -24,6 +24,7 @@
 #include <zmq.hpp>
 
 #include "aegis/protocol.hpp"
+#include "aegis/test_bridge.hpp"
 
 extern char** environ;
 
@@ -96,47 +97,20 @@ struct core_process {
   }
 };
 
-// Answers every TXN frame; sends HELLO first.
-class answering_bridge {
- public:
-  explicit answering_bridge(const fs::path& dir) {
-    pull_.set(zmq::sockopt::linger, 0);
-    push_.set(zmq::sockopt::linger, 0);
-    pull_.connect("ipc://" + (dir / "offload.sock").string());
-    push_.connect("ipc://" + (dir / "verdicts.sock").string());
-    thread_ = std::thread([this] { run(); });
-  }
-  ~answering_bridge() {
-    stop_ = true;
-    thread_.join();
-  }
+// The shared scripted bridge (fixtures/aegis/test_bridge.hpp) as these tests
+// run it: one HELLO first, no heartbeats, every TXN frame answered with
+// score 0.1 and decision 0.
+aegis::testing::test_bridge_options answering_at(const fs::path& dir) {
+  aegis::testing::test_bridge_options o;
+  o.endpoint_dir = dir;
+  o.incarnation = 0xB0B;
+  o.score = 0.1f;
+  o.decision = 0;
+  return o;
+}
 
- private:
-  void run() {
-    const auto hello = aegis::encode_hello_frame(0, 0xB0B);
-    push_.send(zmq::buffer(hello.data(), hello.size()), zmq::send_flags::none);
-    std::vector<std::byte> buf;
-    while (!stop_) {
-      zmq::pollitem_t item{pull_.handle(), 0, ZMQ_POLLIN, 0};
-      zmq::poll(&item, 1, 5ms);
-      zmq::message_t msg;
-      while (pull_.recv(msg, zmq::recv_flags::dontwait)) {
-        const auto* p = static_cast<const std::byte*>(msg.data());
-        buf.assign(p, p + msg.size());
-        const auto f = aegis::decode_frame(buf);
-        if (!f.ok() || f.header.type != aegis::frame_type::txn) continue;
-        std::vector<aegis::verdict_record> vs;
-        for (std::size_t i = 0; i < f.header.count; ++i) vs.push_back({f.txn_at(i).seq, f.txn_at(i).t.txn_id, 0.1f, 0});
-        const auto v = aegis::encode_verdict_frame(f.header.epoch, 0xB0B, vs);
-        push_.send(zmq::buffer(v.data(), v.size()), zmq::send_flags::none);
-      }
-    }
-  }
-  zmq::context_t ctx_{1};
-  zmq::socket_t pull_{ctx_, zmq::socket_type::pull};
-  zmq::socket_t push_{ctx_, zmq::socket_type::push};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+struct answering_bridge : aegis::testing::test_bridge {
+  explicit answering_bridge(const fs::path& dir) : test_bridge(answering_at(dir), answer_every_frame) {}
 };
 
 TEST(CoreProcess, CountRunAgainstABridgeKeepsTheSummaryContract) {
