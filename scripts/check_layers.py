@@ -57,7 +57,7 @@ ALLOWED: dict[str, set[str]] = {
     "tools": set(),
     "sim": {"src", "faults", "testing", "tools"},
     "properties": {"sim", "src", "faults", "testing", "fixtures"},
-    "bench": {"src", "faults", "tools"},
+    "bench": {"src", "faults", "tools", "fixtures"},
     "fuzz": {"sim", "src", "faults", "testing"},
     "examples": {"src", "faults"},
 }
