@@ -47,7 +47,7 @@ TEST(DurationGrammar, EveryUnitStopsAtTheInt64Bound) {
     const std::int64_t max_number = std::numeric_limits<ns_t>::max() / u.scale_ns;
     const std::string unit(u.suffix);
     EXPECT_EQ(parse_duration(std::to_string(max_number) + unit), max_number * u.scale_ns) << unit;
-    EXPECT_FALSE(parse_duration(std::to_string(max_number + 1) + unit).has_value()) << unit;
+    EXPECT_FALSE(parse_duration(std::to_string(static_cast<std::uint64_t>(max_number) + 1) + unit).has_value()) << unit;
     EXPECT_EQ(parse_duration("0" + unit), 0) << unit;
   }
 }
