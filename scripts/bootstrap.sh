@@ -15,6 +15,7 @@ packages=(
   libreaderwriterqueue-dev
   libcli11-dev nlohmann-json3-dev libxxhash-dev libfmt-dev
   clang-14 libclang-rt-14-dev
+  python3-dev pybind11-dev
   python3 python3-zmq python3-xxhash python3-numpy python3-pytest python3-hypothesis
   python3-prometheus-client python3-matplotlib python3-yaml python3-sklearn python3-joblib
   python3-xgboost python3-mypy python3-typing-extensions tox

@@ -21,7 +21,11 @@ void bridge_model::start() {
   incarnation_ = inc;
   ++stats_.starts;
   world_.record_for(process_, event_kind::start, process_, static_cast<std::int64_t>(inc), "bridge.start");
-  env_->spawn("bridge-loop", [this, inc] { loop(inc); });
+  if (config_.python) {
+    env_->spawn("bridge-loop", [this, inc] { python_loop(inc); });
+  } else {
+    env_->spawn("bridge-loop", [this, inc] { loop(inc); });
+  }
 }
 
 void bridge_model::crash() {
@@ -90,8 +94,8 @@ std::size_t bridge_model::chunk_records() const noexcept {
   return static_cast<std::size_t>(std::max<ns_t>(1, config_.score_chunk_ns / per_record));
 }
 
-bool bridge_model::send_verdicts(sim_env::socket& push, std::span<const std::byte> raw,
-                                 std::span<const txn_record> records) {
+void bridge_model::send_verdict_frame(sim_env::socket& push, std::span<const std::byte> raw,
+                                      std::uint64_t first_seq, std::size_t records) {
   bool waited = false;
   for (;;) {
     const send_result s = push.send(raw);
@@ -102,9 +106,7 @@ bool bridge_model::send_verdicts(sim_env::socket& push, std::span<const std::byt
     env_->sleep_until_ns(env_->now_ns() + config_.send_poll_ns);
   }
   ++stats_.verdict_frames_sent;
-  world_.record(event_kind::verdict_sent, records.empty() ? 0 : records.front().seq,
-                static_cast<std::int64_t>(records.size()));
-  return true;
+  world_.record(event_kind::verdict_sent, first_seq, static_cast<std::int64_t>(records));
 }
 
 void bridge_model::loop(std::uint64_t incarnation) {
@@ -188,7 +190,7 @@ void bridge_model::loop(std::uint64_t incarnation) {
         }
         // One VERDICT frame per TXN frame's share of the chunk.
         rules.answer(lo, hi, verdict_writer, [&](std::span<const std::byte> raw, std::span<const txn_record> share) {
-          send_verdicts(push, raw, share);
+          send_verdict_frame(push, raw, share.empty() ? 0 : share.front().seq, share.size());
         });
         lo = hi;
         if (lo < records.size()) heartbeat_if_due();

@@ -66,6 +66,9 @@ struct bridge_model_config {
   ns_t score_chunk_ns = 20'000'000;
   std::uint32_t poison_ppm = 0;           ///< Share of transactions the model fails on (by txn id), ppm.
   ns_t send_poll_ns = 1'000'000;          ///< Retry interval of a verdict send at the HWM.
+  /// Run the real bridge's BridgeCore (sim/python_bridge.hpp) instead of
+  /// the C++ frame rules: `aegis-sim --bridge python`.
+  bool python = false;
 };
 
 /// Counters of the modelled bridge, summed over incarnations.
@@ -155,7 +158,9 @@ class bridge_model {
 
  private:
   void loop(std::uint64_t incarnation);
-  bool send_verdicts(sim_env::socket& push, std::span<const std::byte> raw, std::span<const txn_record> records);
+  void python_loop(std::uint64_t incarnation);  // sim/python_bridge.cpp
+  void send_verdict_frame(sim_env::socket& push, std::span<const std::byte> raw, std::uint64_t first_seq,
+                          std::size_t records);
   ns_t scoring_delay(std::size_t records);
   std::size_t chunk_records() const noexcept;
 

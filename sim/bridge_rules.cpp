@@ -86,6 +86,7 @@ std::uint64_t bridge_rules::admit() {
     std::fill(seen_.begin(), seen_.end(), 0);
     seen_epoch_ = epoch;
     read_serial_ = 0;
+    ++generation_;
   }
   // Skip what this incarnation already read in this epoch: its answer
   // is on the way (frames between live processes are not lost).
@@ -102,14 +103,19 @@ std::uint64_t bridge_rules::admit() {
   }
   records_.resize(kept);
   duplicates_ += skipped;
-  frames_.push_back({epoch, frame_.header.incarnation, kept});  // A TXN frame's serial.
+  frames_.push_back({epoch, frame_.header.incarnation, kept, generation_});  // A TXN frame's serial.
   first_ = records_.size();
   return skipped;
 }
 
 void bridge_rules::complete_frames(std::size_t upto) noexcept {
   for (; done_frames_ < frames_.size() && frames_[done_frames_].end <= upto; ++done_frames_) {
-    if (frames_[done_frames_].epoch == seen_epoch_) read_serial_ = std::max(read_serial_, frames_[done_frames_].serial);
+    // As BridgeCore, which answers one epoch's run of frames at a time: a
+    // frame read before a later frame of the wake-up changed the epoch
+    // counts in the epoch it belonged to, which that change forgot (A, B,
+    // A in one wake-up: the first A frame's serial is not the second A's).
+    const frame_run& f = frames_[done_frames_];
+    if (f.generation == generation_) read_serial_ = std::max(read_serial_, f.serial);
   }
 }
 

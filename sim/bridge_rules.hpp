@@ -43,6 +43,7 @@ class bridge_rules {
     std::uint64_t epoch;   ///< The frame's epoch.
     std::uint64_t serial;  ///< The frame's serial.
     std::size_t end;       ///< Records of the wake-up up to and including this frame's kept ones.
+    std::uint64_t generation;  ///< Epoch changes admitted before it: a later change forgets it.
   };
 
   /// Slots of the per-epoch table of seqs read (a power of two; a ring
@@ -136,6 +137,7 @@ class bridge_rules {
   ns_t next_hello_ns_ = 0;
   std::vector<std::uint64_t> seen_;  // Seqs read in seen_epoch_, by slot.
   std::uint64_t seen_epoch_ = 0;
+  std::uint64_t generation_ = 0;     // Epoch changes admitted so far.
   std::uint64_t last_epoch_ = 0;
   std::uint64_t read_serial_ = 0;
   std::uint64_t answered_ = 0;

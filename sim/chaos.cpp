@@ -131,6 +131,7 @@ class chaos_runner {
     summary_.budget_s = static_cast<double>(o_.budget_ns) / 1e9;
     summary_.jobs = jobs_;
     summary_.mutant = o_.mutant;
+    summary_.python_share = o_.python_share;
     summary_.core_seconds = summary_.wall_s * jobs_;
     write_report(summary_, o_.out_dir);
     fs::remove_all(work_);
@@ -160,6 +161,7 @@ class chaos_runner {
   scenario make_scenario(std::uint64_t seed) const {
     scenario s = chaos_scenario(seed, length_ns_);
     s.mutant = o_.mutant;
+    s.bridge = runs_python(seed, o_.python_share) ? bridge_kind::python : bridge_kind::model;
     return s;
   }
 
@@ -297,6 +299,7 @@ class chaos_runner {
     o.seed = c.s.seed;
     o.mode = *c.s.mode == admission::block ? "block" : "drop";
     o.scheduler = to_string(c.s.strategy);
+    o.bridge = to_string(c.s.bridge);
     o.swarm = swarm_mix_for(c.s.seed).kinds;
     if (*c.s.mode == admission::block) std::erase(o.swarm, "ttl.short");  // Block mode has no TTL: inert there.
     o.reproduce = replay_line(c.s, o_);
@@ -606,6 +609,9 @@ CLI::App* add_chaos_subcommand(CLI::App& app, chaos_cli_args& a) {
   for (const auto& m : aegis::mutants) names.emplace_back(m.name);
   c->add_option("--mutant", a.mutant, "run every seed with this deliberately broken variant (docs/FAULTS.md)")
       ->check(CLI::IsMember(names));
+  c->add_option("--python-share", a.python_share,
+                "share of seeds that run the real bridge's BridgeCore (--bridge python), 0..1 (default 0.125)")
+      ->check(CLI::Range(0.0, 1.0));
   c->add_option("--bench-results", a.bench_results, "append the seeds/min/core figure to this bench-results.json");
   c->add_option("--progress", a.progress, "auto|bar|lines|none")->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
   c->add_option("--merge", a.merge, "merge these shard report directories into --out instead of running");
@@ -663,6 +669,7 @@ int run_chaos_command(const chaos_cli_args& a, const char* argv0) {
     }
   }
   o.mutant = a.mutant;
+  o.python_share = a.python_share;
   o.bench_results = a.bench_results;
   o.progress = a.progress;
   o.self_exe = self_path(argv0);

@@ -44,6 +44,7 @@ struct chaos_options {
   ns_t shrink_budget_ns = 30'000'000'000; ///< Wall time to shrink each failure.
   ns_t seed_timeout_ns = 120'000'000'000; ///< Wall time after which a seed is a hang.
   std::string mutant;                     ///< Mutant to switch on (when the simulator supports it).
+  double python_share = 0.125;            ///< Share of seeds that run the real bridge (--bridge python).
   std::string bench_results;              ///< Append the speed figure to this bench-results.json.
   std::string progress = "auto";          ///< auto | bar | lines | none.
   std::string self_exe = "aegis-sim";     ///< How replay lines name the binary.
@@ -69,6 +70,7 @@ struct chaos_cli_args {
   std::string shrink_budget = "30s";  ///< --shrink-budget.
   std::string seed_timeout = "120s";  ///< --seed-timeout.
   std::string mutant;              ///< --mutant.
+  double python_share = 0.125;     ///< --python-share.
   std::string bench_results;       ///< --bench-results.
   std::string progress = "auto";   ///< --progress.
   std::vector<std::string> merge;  ///< --merge DIR...

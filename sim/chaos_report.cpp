@@ -31,6 +31,7 @@ nlohmann::json outcome_json(const seed_outcome& o) {
           {"wall_s", o.wall_s},
           {"offered", o.offered},
           {"verdicts", o.verdicts},
+          {"bridge", o.bridge},
           {"swarm", o.swarm},
           {"rare_states", o.rare_states},
           {"reproduce", o.reproduce},
@@ -58,6 +59,7 @@ seed_outcome outcome_from(const nlohmann::json& j) {
   o.wall_s = j.at("wall_s").get<double>();
   o.offered = j.at("offered").get<std::uint64_t>();
   o.verdicts = j.at("verdicts").get<std::uint64_t>();
+  o.bridge = j.value("bridge", "model");
   o.swarm = j.at("swarm").get<std::vector<std::string>>();
   o.rare_states = j.at("rare_states").get<std::vector<std::string>>();
   o.reproduce = j.at("reproduce").get<std::string>();
@@ -117,7 +119,9 @@ std::size_t chaos_summary::failed_count() const {
 nlohmann::json chaos_summary::to_json() const {
   std::uint64_t events = 0, virtual_ns = 0, offered = 0, verdicts = 0;
   double run_wall_s = 0;
-  std::map<std::string, std::uint64_t> modes, schedulers, kinds_enabled, rare;
+  std::map<std::string, std::uint64_t> modes, schedulers, bridges, kinds_enabled, rare;
+  bridges["model"] = 0;
+  bridges["python"] = 0;
   nlohmann::json by_kind = nlohmann::json::object();
   for (const char* k : failure_kinds) by_kind[k] = 0;
   std::vector<std::uint64_t> seeds;
@@ -136,6 +140,7 @@ nlohmann::json chaos_summary::to_json() const {
     run_wall_s += o.wall_s;
     ++modes[o.mode];
     ++schedulers[o.scheduler];
+    ++bridges[o.bridge];
     for (const auto& k : o.swarm) ++kinds_enabled[k];
     for (const auto& r : o.rare_states) ++rare[r];
     if (o.kind != "pass") by_kind[o.kind] = by_kind.value(o.kind, 0) + 1;
@@ -212,6 +217,8 @@ nlohmann::json chaos_summary::to_json() const {
         {"worst_goodput_after_recovery", worst_goodput}}},
       {"modes", modes},
       {"schedulers", schedulers},
+      {"bridges", bridges},
+      {"python_share", python_share},
       {"swarm_kinds_enabled", kinds_enabled},
       {"rare_state_coverage",
        {{"covered", covered}, {"total", coverage_points.size()}, {"seeds_per_state", states}, {"missing", missing}}},
@@ -232,6 +239,7 @@ std::optional<chaos_summary> chaos_summary::from_json(const nlohmann::json& j, s
     s.wall_s = j.at("wall_s").get<double>();
     s.core_seconds = j.at("core_seconds").get<double>();
     s.mutant = j.at("mutant").get<std::string>();
+    s.python_share = j.value("python_share", 0.0);
     for (const auto& f : j.at("failures")) s.failures.push_back(failure_from(f));
     s.merged_from = j.at("merged_from").get<std::vector<std::string>>();
     return s;

@@ -27,6 +27,7 @@ struct seed_outcome {
   std::uint64_t seed = 0;           ///< The seed.
   std::string mode;                 ///< block | drop.
   std::string scheduler;            ///< random | pct.
+  std::string bridge = "model";     ///< model | python (the real BridgeCore, embedded).
   int exit_code = 0;                ///< aegis-sim run's exit code; 2 for a wall-clock hang too.
   std::string kind;                 ///< pass | correctness | liveness | crash | hang.
   std::string failure;              ///< Words, when it failed.
@@ -75,6 +76,7 @@ struct chaos_summary {
   std::uint32_t jobs = 1;               ///< Parallel worlds.
   double wall_s = 0;                    ///< Wall time of the seed phase.
   std::string mutant;                   ///< Mutant switched on, if any.
+  double python_share = 0;              ///< Share of seeds run with the real bridge (--python-share).
   std::vector<seed_outcome> outcomes;   ///< Every seed run.
   std::vector<failure_record> failures; ///< Every failing seed, shrunk.
   std::vector<std::string> merged_from; ///< Shard reports merged into this one.

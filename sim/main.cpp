@@ -69,6 +69,7 @@ struct run_args {
   std::uint64_t max_steps = 0;
   std::string self_test_assert_at;
   std::string mutant;
+  std::string bridge = "model";
   std::string model_cost, batch_cost;
   std::uint32_t poison_ppm = 0;
   bool poison_given = false;
@@ -113,6 +114,8 @@ void add_run_options(CLI::App* cmd, run_args& a) {
   std::string mutant_names;
   for (const aegis::mutant_info& m : aegis::mutants) mutant_names += (mutant_names.empty() ? "" : ", ") + std::string(m.name);
   cmd->add_option("--mutant", a.mutant, "switch on a deliberately broken variant: " + mutant_names + " (docs/FAULTS.md)");
+  cmd->add_option("--bridge", a.bridge, "model: the C++ bridge model; python: the real bridge's BridgeCore, embedded")
+      ->check(CLI::IsMember({"model", "python"}));
   cmd->add_option("--model-cost", a.model_cost, "bridge model's scoring cost per record, e.g. 100us (default: from the seed)");
   cmd->add_option("--batch-cost", a.batch_cost, "bridge model's scoring cost per batch, e.g. 40us (default: from the seed)");
   cmd->add_option("--poison-ppm", a.poison_ppm, "share of transactions the model fails on, ppm (default 0)")
@@ -145,6 +148,7 @@ scenario scenario_from(const run_args& a) {
   s.converge_ns = duration_or_die("--converge", a.converge);
   s.fault_spec = a.faults;
   s.mutant = a.mutant;
+  s.bridge = *parse_bridge_kind(a.bridge);
   if (!a.model_cost.empty()) s.model_record_ns = duration_or_die("--model-cost", a.model_cost);
   if (!a.batch_cost.empty()) s.model_batch_ns = duration_or_die("--batch-cost", a.batch_cost);
   if (a.poison_given) s.poison_ppm = a.poison_ppm;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <optional>
 
+#include "sim/python_bridge.hpp"
 #include "sim/seed.hpp"
 #include "sim/sim_env.hpp"
 
@@ -48,6 +49,10 @@ class run_state {
     twin_.on_death([this] { load_.death(off_ != nullptr ? off_->counters().outstanding : 0); });
     bridge_.on_death([this] { load_.death(off_ != nullptr ? off_->counters().outstanding : 0); });
     world_.set_mutant(s_.mutant);
+    if (s_.bridge == bridge_kind::python) {
+      python_bridge::start_interpreter();
+      python_bridge::reset_world();
+    }
     // Room for the expected transactions up front (bursts and the exponential
     // tail included), so the per-txn tables do not reallocate and fault fresh
     // pages in during the run. Capped: a long run still grows on demand.
@@ -141,6 +146,7 @@ class run_state {
     b.score_batch_ns = *s.model_batch_ns;
     b.score_chunk_ns = model_chunk_ns;
     b.poison_ppm = *s.poison_ppm;
+    b.python = s.bridge == bridge_kind::python;
     return b;
   }
 
@@ -387,9 +393,7 @@ class run_state {
       if (v == nullptr || v->txn_id != id || v->seq != seq) {
         return world_.fail(fmt::format("verdict for txn {} carries txn {} seq {}", id, v ? v->txn_id : 0, v ? v->seq : 0));
       }
-      const verdict_record expect = bridge_model::verdict_for(txn_record{seq, t, 0}, *s_.poison_ppm);
-      if (v->score != expect.score || v->decision != expect.decision ||
-          v->unscored != ((expect.flags & verdict_flag_unscored) != 0)) {
+      if (!verdict_is_the_models(t, seq, *v)) {
         return world_.fail(fmt::format("verdict for txn {} is not the bridge's verdict for it", id));
       }
       ++counts_.verdicts;
@@ -403,6 +407,22 @@ class run_state {
     }
     ts.fates = 1;
     if (o_.on_fate) o_.on_fate(id, seq, f, world_.now_ns());
+  }
+
+  // The verdict the bridge's model gives the transaction: the C++ model's
+  // function of it, or what the shipped model answered the real bridge for
+  // it; a poisoned transaction is `unscored` with the fail-safe decision.
+  bool verdict_is_the_models(const txn& t, std::uint64_t seq, const verdict& v) const {
+    if (s_.bridge == bridge_kind::model) {
+      const verdict_record expect = bridge_model::verdict_for(txn_record{seq, t, 0}, *s_.poison_ppm);
+      return v.score == expect.score && v.decision == expect.decision &&
+             v.unscored == ((expect.flags & verdict_flag_unscored) != 0);
+    }
+    if (bridge_model::poisoned(t.txn_id, *s_.poison_ppm)) {
+      return v.unscored && v.decision == bridge_model::unscored_decision;
+    }
+    const auto expect = python_bridge::expected_verdict(t.txn_id);
+    return expect && !v.unscored && v.score == expect->score && v.decision == expect->decision;
   }
 
   // ------------------------------------------------------------ invariants
@@ -439,7 +459,9 @@ class run_state {
     if (c.unknown_seq != 0) return fail(fmt::format("the core saw {} verdicts for unknown seqs", c.unknown_seq));
     for (reject_reason r : all_reject_reasons) {
       if (c.rejected(r) != 0) {
-        return fail(fmt::format("the core rejected {} frame(s) from the model bridge as {}", c.rejected(r), to_string(r)));
+        // No bridge here is rogue: an honest bridge is never rejected, whichever it is.
+        return fail(fmt::format("the core rejected {} frame(s) from the honest {} bridge as {}", c.rejected(r),
+                                sim::to_string(s_.bridge), to_string(r)));
       }
     }
     if (in_offload_ == 0 && !c.identity_holds()) {

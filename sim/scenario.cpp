@@ -258,6 +258,14 @@ double scenario::model_capacity_per_s() const {
   return 1e9 / ns_per_record;
 }
 
+const char* to_string(bridge_kind b) noexcept { return b == bridge_kind::python ? "python" : "model"; }
+
+std::optional<bridge_kind> parse_bridge_kind(std::string_view text) noexcept {
+  if (text == "model") return bridge_kind::model;
+  if (text == "python") return bridge_kind::python;
+  return std::nullopt;
+}
+
 std::string scenario::reproduce_command() const {
   std::string cmd = fmt::format(
       "aegis-sim run --seed {} --mode {} --sim-duration {} --producers {} --ring-capacity {} --rate {} --burst {} "
@@ -272,6 +280,7 @@ std::string scenario::reproduce_command() const {
   if (*poison_ppm != 0) cmd += fmt::format(" --poison-ppm {}", *poison_ppm);
   cmd += fmt::format(" --faults '{}'", plan.to_string());
   if (!mutant.empty()) cmd += " --mutant " + mutant;
+  if (bridge != bridge_kind::model) cmd += fmt::format(" --bridge {}", sim::to_string(bridge));
   return cmd;
 }
 
@@ -284,7 +293,8 @@ std::string scenario::describe() const {
       *rate_per_s, *burst_factor, sim::to_string(strategy), pct_depth, format_duration(*ttl_ns),
       format_duration(*retransmit_ns), *batch_max, format_duration(converge_ns), format_duration(*plan.heal_at_ns),
       format_duration(*model_record_ns), format_duration(*model_batch_ns), *poison_ppm, model_capacity_per_s(),
-      plan.to_string()) + (mutant.empty() ? "" : fmt::format("mutant={}\n", mutant));
+      plan.to_string()) + (mutant.empty() ? "" : fmt::format("mutant={}\n", mutant)) +
+         (bridge == bridge_kind::model ? "" : fmt::format("bridge={}\n", sim::to_string(bridge)));
 }
 
 }  // namespace aegis::sim

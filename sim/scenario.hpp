@@ -37,6 +37,13 @@
 
 namespace aegis::sim {
 
+/// Which bridge a run simulates: the C++ model (sim/bridge_model.hpp) or
+/// the real bridge's BridgeCore in the embedded interpreter (sim/python_bridge.hpp).
+enum class bridge_kind : std::uint8_t { model, python };
+const char* to_string(bridge_kind b) noexcept;
+/// "model" or "python"; nullopt otherwise.
+std::optional<bridge_kind> parse_bridge_kind(std::string_view text) noexcept;
+
 /// Kinds of timed fault events.
 enum class fault_kind : std::uint8_t { crash, stall, slow, clog_offload, clog_verdict, clock, twin };
 const char* to_string(fault_kind k) noexcept;
@@ -92,6 +99,8 @@ struct scenario {
   std::optional<ns_t> model_batch_ns;         ///< Bridge model: scoring cost per batch (call overhead).
   std::optional<std::uint32_t> poison_ppm;    ///< Share of transactions the model fails on, in ppm (0 = none).
   std::string mutant;                         ///< Mutant switched on (faults/aegis/mutant.hpp); empty = none.
+  /// The bridge: the C++ model, or the real Python BridgeCore (sim/python_bridge.hpp).
+  bridge_kind bridge = bridge_kind::model;
 
   /// The fault plan resolved from fault_spec (after derive()).
   fault_plan plan;

@@ -60,6 +60,7 @@ std::string schedule_json(const scenario& s) {
   if (*s.poison_ppm != 0) j["poison_ppm"] = *s.poison_ppm;
   j["faults"] = s.plan.to_string();
   if (!s.mutant.empty()) j["mutant"] = s.mutant;
+  if (s.bridge != bridge_kind::model) j["bridge"] = to_string(s.bridge);
   return j.dump();
 }
 
@@ -78,7 +79,7 @@ scenario parse_schedule(std::string_view json_text) {
                                                "rate",      "burst",       "scheduler",    "pct_depth", "preempt_ppm",
                                                "ttl",       "retransmit",  "batch_max",    "converge",  "faults",
                                                "mutant",    "note",        "expect",       "model_cost", "batch_cost",
-                                               "poison_ppm"};
+                                               "poison_ppm", "bridge"};
   for (const auto& [key, value] : j.items()) {
     if (std::find(std::begin(known), std::end(known), key) == std::end(known)) {
       throw std::invalid_argument(fmt::format("schedule: unknown field '{}'", key));
@@ -120,6 +121,11 @@ scenario parse_schedule(std::string_view json_text) {
     if (j.contains("poison_ppm")) s.poison_ppm = uint_field<std::uint32_t>(j["poison_ppm"], "poison_ppm");
     if (j.contains("faults")) s.fault_spec = j["faults"].get<std::string>();
     if (j.contains("mutant")) s.mutant = j["mutant"].get<std::string>();
+    if (j.contains("bridge")) {
+      const auto b = parse_bridge_kind(j["bridge"].get<std::string>());
+      if (!b) throw std::invalid_argument("schedule: bridge is model or python");
+      s.bridge = *b;
+    }
   } catch (const json::exception& e) {
     throw std::invalid_argument(fmt::format("schedule: {}", e.what()));
   }

@@ -117,6 +117,11 @@ fault_plan swarm_fault_plan(const scenario& d) {
   return p;
 }
 
+bool runs_python(std::uint64_t seed, double share) {
+  AEGIS_ASSERT(share >= 0.0 && share <= 1.0, "a share lies in [0, 1]");
+  return static_cast<double>(prng::derive(seed, "chaos.bridge").below(1'000'000)) < share * 1e6;
+}
+
 scenario chaos_scenario(std::uint64_t seed, ns_t sim_duration_ns) {
   scenario s;
   s.seed = seed;

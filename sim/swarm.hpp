@@ -44,6 +44,11 @@ fault_plan swarm_fault_plan(const scenario& derived);
 /// scheduler (random, or PCT for one seed in four) and the swarm fault plan.
 scenario chaos_scenario(std::uint64_t seed, ns_t sim_duration_ns);
 
+/// Whether chaos runs `seed` with the real bridge (--bridge python), for a
+/// share in [0, 1]: a draw of the seed's own stream, so the other seeds'
+/// runs do not change with the share, and shrinking keeps the bridge.
+bool runs_python(std::uint64_t seed, double share);
+
 /// The seed of the i-th run of shard k (1-based) of n, from `seed_base`:
 /// seed_base + i*n + (k-1). Shards are disjoint and together cover every
 /// seed from seed_base upwards.
