@@ -19,6 +19,11 @@ What a test gets:
 - `core_harness`: the same, but the test is skipped with the reason when
   aegis-core is not built (AEGIS_CORE_BIN, build/release, build/*), or fails
   instead when AEGIS_REQUIRE_CORE=1 (set by ctest when it built the core).
+- Every summary a harness reads is checked for rejections: an honest bridge
+  is never rejected, so each reason the core refuses a verdict for must be 0
+  unless the test named it (`h.expect_rejections(...)`); the failure names
+  the reasons and counts and the command that reruns the test
+  (aegis_fixtures.observe.assert_no_rejections, Harness.summary).
 
 Guarantees:
 - When a test fails, the logs of every process it started are attached to
@@ -53,7 +58,7 @@ if not uses_installed_bridge() and str(REPO / "src") not in sys.path:
 
 from aegis_fixtures.bridge_thread import RunningBridge  # noqa: E402
 from aegis_fixtures.fake_core import FakeCore  # noqa: E402
-from aegis_fixtures.harness import Harness, SessionRoot, find_core_binary  # noqa: E402
+from aegis_fixtures.harness import Harness, SessionRoot, find_core_binary, replay_of_test  # noqa: E402
 from aegis_fixtures.processes import REGISTRY, orphans, reap_all  # noqa: E402
 
 _SESSION_ROOT: SessionRoot | None = None
@@ -158,8 +163,8 @@ def core_binary():
 
 
 @pytest.fixture
-def harness(core_binary):
-    h = Harness(session_root().new_test_dir(), *core_binary)
+def harness(core_binary, request):
+    h = Harness(session_root().new_test_dir(), *core_binary, replay=replay_of_test(request.node.nodeid))
     yield h
     h.teardown()
 
@@ -178,7 +183,7 @@ def core_path(core_binary):
 
 
 @pytest.fixture
-def core_harness(core_path, core_binary):
-    h = Harness(session_root().new_test_dir(), core_path, core_binary[1])
+def core_harness(core_path, core_binary, request):
+    h = Harness(session_root().new_test_dir(), core_path, core_binary[1], replay=replay_of_test(request.node.nodeid))
     yield h
     h.teardown()

@@ -28,6 +28,8 @@ from pathlib import Path
 import pytest
 
 from aegis_fixtures.bridge_cli import bridge_argv, bridge_env
+from aegis_fixtures.harness import replay_of_test
+from aegis_fixtures.observe import assert_no_rejections
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3"
@@ -301,6 +303,7 @@ def test_core_block_mode_without_a_bridge_waits_and_says_so(core, short_dir):
     assert code == 5, f"SIGTERM with transactions in flight in block mode is exit 5, got {code}"
     s = json.loads(summary.read_text())
     assert s["stopped_by_signal"] and s["identity_ok"] and s["lost"] == s["in_flight"] > 0
+    assert_no_rejections(s, replay_of_test())
 
 
 def test_core_drop_mode_without_a_bridge_keeps_accounting(core, short_dir):
@@ -312,6 +315,7 @@ def test_core_drop_mode_without_a_bridge_keeps_accounting(core, short_dir):
     _one_line_error(p.stderr, "waiting for a bridge on ipc://", "aegis-core:")
     s = json.loads(summary.read_text())
     assert s["identity_ok"] and s["offered"] == 2000
+    assert_no_rejections(s, replay_of_test())
     assert s["dropped"]["ring_full"] > 0 and s["offered"] == s["verdicts"] + s["expired"] + s["dropped_total"] + s["in_flight"]
 
 
@@ -341,6 +345,7 @@ def test_core_counts_and_reports_a_peer_of_another_protocol_version(core, short_
     assert code == 5, code
     s = json.loads(summary.read_text())
     assert s["rejected_frames"]["bad_version"] == 1 and s["bridge_incarnations"] == 0
+    assert_no_rejections(s, replay_of_test(), expect={"bad_version": 1})  # that frame, and nothing else
 
 
 @pytest.mark.parametrize("flag", ["--summary-json", "--ledger"])
@@ -372,6 +377,7 @@ def test_core_summary_json_unwritable_at_exit_goes_to_stderr(core, short_dir):
     lines = stderr.splitlines()
     summary = json.loads(lines[lines.index(line.rstrip("\n")) + 1])
     assert summary["mode"] == "block" and summary["offered"] == 0 and summary["identity_ok"]
+    assert_no_rejections(summary, replay_of_test())
 
 
 # --- aegis-sim: flags, seeds, fault plans, schedules (exit 64) -------------------------------------------

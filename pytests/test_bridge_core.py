@@ -282,6 +282,30 @@ def test_bad_configuration_and_incarnation_raise():
         CoreConfig(unscored_decision=3)
     with pytest.raises(ValueError, match="chunk"):
         CoreConfig(score_chunk_ns=-1)
+    with pytest.raises(ValueError, match="mutant"):
+        CoreConfig(mutant="no_such_mutant")
+
+
+def test_the_wrong_seq_on_resend_mutant_lies_once_per_resent_record_then_answers_honestly():
+    # The built-in mutant that proves the real-process rejection check can
+    # fail (docs/FAULTS.md): fresh records are answered honestly; a resent
+    # one (at or below the highest seq answered before) first gets seq + 1
+    # with its own txn_id, and is answered honestly when the core resends it again.
+    core = BridgeCore(VectorScorer(), INCARNATION, CoreConfig(heartbeat_ns=HEARTBEAT_NS, mutant="wrong_seq_on_resend"))
+    core.note_cost(1024, 1024 * 100)
+    assert verdicts(serve(core, [txn_frame(1, [5, 6, 7])])) == expected([5, 6, 7])
+    lied = verdicts(serve(core, [txn_frame(2, [1, 2]), txn_frame(3, [8])]))
+    assert lied == [(2, 1000 + 7 * 1), (3, 1000 + 7 * 2), (8, 1000 + 7 * 8)], "resends lie, the fresh 8 does not"
+    assert verdicts(serve(core, [txn_frame(4, [1, 2])])) == expected([1, 2]), "resent again: honest this time"
+    assert serve(core, [txn_frame(5, [1, 2, 8])]) == [], "answered honestly: now a duplicate"
+    # A new incarnation gets new frames, then the resend, in one wake-up: those are resends too.
+    fresh = BridgeCore(VectorScorer(), INCARNATION + 1,
+                       CoreConfig(heartbeat_ns=HEARTBEAT_NS, mutant="wrong_seq_on_resend"))
+    fresh.note_cost(1024, 1024 * 100)
+    assert verdicts(serve(fresh, [txn_frame(1, [5, 6]), txn_frame(2, [3])])) == [*expected([5, 6]), (4, 1000 + 7 * 3)]
+    honest = make_core()
+    serve(honest, [txn_frame(1, [5, 6, 7])])
+    assert verdicts(serve(honest, [txn_frame(2, [1, 2])])) == expected([1, 2]), "the honest bridge, for contrast"
 
 
 def test_the_core_performs_no_io_and_reads_no_clock():

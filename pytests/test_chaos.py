@@ -6,7 +6,8 @@ another at a new rate). After every step the invariants are checked on a
 metrics scrape (offered = accepted + dropped, in-flight and ring depth
 within capacity, counters monotonic, no ring_full drop in block mode, no
 process dying on its own). Teardown heals every fault, requires verdicts to
-flow again, SIGTERMs the core and checks the summary and the ledger exactly.
+flow again, SIGTERMs the core and checks the summary and the ledger exactly,
+and that the core rejected no verdict (the bridges are honest).
 
 - `tox -e py` runs one short schedule (test_chaos_schedule_short).
 - `tox -e chaos -- --budget 2m` runs schedules for about 60% of the budget and
@@ -164,6 +165,7 @@ def test_chaos_schedule_short(new_harness):
     # Hypothesis sizes its early schedules itself; at least one ran and was checked throughout.
     assert tally["schedules"] >= 1 and tally["invariant checks"] >= tally["schedules"], tally
     assert tally["summaries checked"] >= tally["schedules"], tally
+    assert tally["rejection checks"] == tally["summaries checked"], tally
 
 
 # `tox -e chaos -- --budget B` spends about 60% of B on Hypothesis schedules
@@ -201,10 +203,11 @@ def test_chaos_budget(new_harness, request):
     run_schedules(new_harness, tally, steps=12, examples=400, deadline=started + max(budget_s - 30, 1))
     elapsed = time.monotonic() - started
     faults = {k: v for k, v in sorted(tally.items()) if k not in ("schedules", "invariant checks",
-                                                                   "summaries checked", "transactions accounted")}
+                                                                   "summaries checked", "transactions accounted",
+                                                                   "rejection checks")}
     print(f"\nchaos summary ({elapsed:.0f}s of a {budget_text} budget): {tally['schedules']} schedules, "
           f"{sum(faults.values())} faults injected, {tally['invariant checks']} invariant checks, "
-          f"{tally['summaries checked']} summaries and ledgers checked exactly, "
+          f"{tally['summaries checked']} summaries and ledgers checked exactly (no rejected verdict), "
           f"{tally['transactions accounted']} transactions accounted for")
     for name, n in faults.items():
         print(f"  {name:32s} {n}")

@@ -23,6 +23,9 @@ come from the rewind on a new incarnation: a core built with the `no_rewind`
 mutant fails both tests (checked with AEGIS_MUTANT_NAME="no_rewind"), where
 a 200 ms timeout would have hidden the bug by resending anyway.
 
+Both also require that the core rejected no verdict (the check every summary
+read goes through, Harness.summary): the bridges are honest.
+
 Every wait is on observable state (metrics, process state), bounded.
 """
 

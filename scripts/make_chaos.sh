@@ -85,6 +85,10 @@ if sim:
 if real:
     print(f"  real: {real['invariant_checks']} invariant checks on live metrics, {real['summaries_checked']} "
           f"summaries + ledgers exact (block mode lost == 0), {real['transactions_accounted']} transactions accounted")
+    rej = real.get("rejections") or {}
+    nonzero = ", ".join(f"{r} {n}" for r, n in rej.items() if n)
+    print(f"  real: rejected verdicts {sum(rej.values())} in {real.get('rejection_checks', 0)} epoch summaries "
+          f"(an honest bridge causes none){': ' + nonzero if nonzero else ''}")
 print("Result:")
 ok = sim_rc == 0 and real_rc == 0
 if sim and sim["failures"]:

@@ -19,7 +19,10 @@ accepted + dropped, depth and in-flight within capacity, counters monotonic,
 no ring_full drop in block mode, no process dying on its own); at the end of
 each epoch every fault is healed, verdicts must flow again (liveness), the core
 is SIGTERMed and its summary and ledger must account for every transaction
-exactly (block mode: lost == 0). The fault and check logic is
+exactly (block mode: lost == 0), and the core must have rejected no verdict:
+the bridge is honest, so every reason the core refuses a verdict for
+(`rejected_frames` by reason, and `unknown_seq`) counts 0; the totals are in
+the report and summary.json (`rejections`). The fault and check logic is
 fixtures/aegis_fixtures/chaos.py, shared with the Hypothesis chaos test.
 Each epoch also checks liveness (fixtures/aegis_fixtures/liveness.py):
 resent records within what the faults left outstanding (the core's
@@ -67,7 +70,7 @@ for p in (REPO / "src", REPO / "fixtures"):
 from aegis_bridge.durations import format_duration_ns  # noqa: E402
 from aegis_fixtures.chaos import FIU_SITES, ChaosWorld  # noqa: E402
 from aegis_fixtures.harness import Harness, SessionRoot, find_core_binary  # noqa: E402
-from aegis_fixtures.observe import try_scrape  # noqa: E402
+from aegis_fixtures.observe import REJECT_REASONS, UNKNOWN_SEQ, try_scrape  # noqa: E402
 from aegis_fixtures.processes import orphans  # noqa: E402
 
 SAMPLE_S = 0.25          # the core's exporter refreshes every 200 ms
@@ -211,7 +214,7 @@ class RealChaos:
         length = min(self.rng.uniform(8, 25), cap, deadline - time.monotonic() - EPOCH_TAIL_S)
         if self.args.soak:
             length = min(SOAK_EPOCH_S, deadline - time.monotonic() - EPOCH_TAIL_S)
-        h = Harness(self.root.new_test_dir(), core_bin, core_reason)
+        h = Harness(self.root.new_test_dir(), core_bin, core_reason, replay=self.replay_line())
         world = ChaosWorld(h, self.tally, check_liveness=True, model_path=self.model_path,
                            capacity_per_s=self.model_capacity)
         info = {"epoch": n, "mode": mode, "rate": rate, "capacity": capacity, "retransmit_ms": retransmit_ms,
@@ -253,6 +256,7 @@ class RealChaos:
                   f"dropped {sum(s['dropped'].values())}; lost {s['lost']}; late verdicts {s['late_verdicts']}; "
                   f"{s['bridge_incarnations']} bridge incarnations; heal, drain and exact checks took "
                   f"{heal['end'] - heal['t']:.1f}s", flush=True)
+            print(f"    rejections ok: {format_rejections(world.rejection_results[-1])}", flush=True)
             print(f"    liveness ok: resent {live['retransmits']} (bound {live['resend_bound']}), duplicate verdicts "
                   f"{live['duplicate_verdicts']} (bound {live['duplicate_bound']}) after {live['kills']} kills, "
                   f"{live['stalls']} stalls, {live['failpoints']} failpoint bursts, {live['outage_s']}s of outage"
@@ -270,6 +274,8 @@ class RealChaos:
             if isinstance(e, KeyboardInterrupt):
                 raise
         finally:
+            if world.rejection_results:  # read before they were judged: a failing epoch reports them too
+                info["rejected"] = world.rejection_results[-1]
             self.sampler.port = None
             h.teardown()
             self.epoch_results.append(info)
@@ -346,6 +352,14 @@ class RealChaos:
             cmd += f" --core-bin {self.args.core_bin}"
         return cmd
 
+    def rejection_totals(self) -> dict[str, int]:
+        """Every reason the core refuses a verdict for, summed over the epochs whose summary was read."""
+        totals = dict.fromkeys((*REJECT_REASONS, UNKNOWN_SEQ), 0)
+        for e in self.epoch_results:
+            for reason, count in e.get("rejected", {}).items():
+                totals[reason] += count
+        return totals
+
     def write(self, elapsed: float) -> None:
         faults = Counter(f["kind"] for f in self.timeline.faults if f["kind"] not in ("heal", "failure", "restart"))
         summary = {
@@ -355,6 +369,7 @@ class RealChaos:
             "invariant_checks": self.tally["invariant checks"], "summaries_checked": self.tally["summaries checked"],
             "transactions_accounted": self.tally["transactions accounted"], "replay": self.replay_line(),
             "liveness_checks": self.tally["liveness checks"],
+            "rejection_checks": self.tally["rejection checks"], "rejections": self.rejection_totals(),
             "model": None if self.model_path is None else {
                 "cost_us": self.args.model_cost * 1e6, "capacity_per_s": self.model_capacity, "load": self.args.load},
             "soak": None if not self.args.soak else {
@@ -386,6 +401,8 @@ class RealChaos:
         if self.model_path is not None:
             print(f"  model: slow test model {self.args.model_cost * 1e6:g} us/record, capacity "
                   f"{self.model_capacity:.0f}/s alone, offered {self.args.load:g} of it")
+        print(f"  rejections: {format_rejections(self.rejection_totals())} in {t['rejection checks']} epoch "
+              f"summaries (an honest bridge causes none; every reason must be 0)")
         resent = sum(e.get("retransmits", 0) for e in self.epoch_results)
         dups = sum(e.get("duplicate_verdicts", 0) for e in self.epoch_results)
         print(f"  liveness: {resent} records resent and {dups} duplicate verdicts in all "
@@ -396,6 +413,14 @@ class RealChaos:
         print(f"  timeline: {self.out / 'timeline.png'} (data: {self.out / 'timeline.json'}, counts: {self.out / 'summary.json'})")
         print("  result: PASS" if self.failure is None else f"  result: FAIL: {self.failure}")
         print(f"  replay (same fault schedule): {self.replay_line()}")
+
+
+def format_rejections(counts: dict[str, int]) -> str:
+    """'0 rejected verdicts', or the total and each reason that is not 0."""
+    total = sum(counts.values())
+    if total == 0:
+        return f"0 rejected verdicts (all {len(counts)} reasons 0)"
+    return f"{total} rejected: " + ", ".join(f"{r} {n}" for r, n in counts.items() if n)
 
 
 def render_png(tl: Timeline, path: Path, title: str) -> None:

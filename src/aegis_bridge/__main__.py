@@ -183,7 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = BridgeConfig(offload=args.offload, verdicts=args.verdicts, batch_max=args.batch_max,
                           heartbeat_s=args.heartbeat, hook_stop_before_send=args.hook_stop_before_send,
                           unscored_decision=args.unscored_decision)
-    bridge = Bridge(config, loaded.scorer, runtime=loaded.runtime)
+    try:
+        bridge = Bridge(config, loaded.scorer, runtime=loaded.runtime)
+    except ValueError as e:  # an unknown AEGIS_BRIDGE_MUTANT
+        print(f"aegis-bridge: error: {e}", file=sys.stderr)
+        return 2
     try:
         bridge.connect()
     except zmq.ZMQError as e:

@@ -12,7 +12,9 @@ This module owns what the core must not: the ZeroMQ sockets and their
 monitors, the poll, the monotonic clock it passes to the core as `now_ns`,
 the timing of the model (fed back to the core as its cost per record), the
 stop pipe, and the test hook. It feeds the core what arrives and sends what
-the core returns.
+the core returns. It also reads, once, AEGIS_BRIDGE_MUTANT: a built-in
+dishonest variant for tests (docs/FAULTS.md, "Bridge mutants"), unset in
+production, handed to the core as CoreConfig.mutant.
 
 Why the shell is shaped like this:
 - The core owns reliability (PROTOCOL.md): the bridge keeps no state a crash
@@ -61,7 +63,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from . import protocol as p
-from .core import DEDUPE_SLOTS, BridgeCore, BridgeStats, CoreConfig
+from .core import DEDUPE_SLOTS, MUTANTS, BridgeCore, BridgeStats, CoreConfig
 from .histogram import RECORDS_BUCKETS, SECONDS_BUCKETS, Histogram
 from .scoring import Decisions, ModelInfo, Scorer, Scores, TxnRecords
 
@@ -74,6 +76,9 @@ _POLLIN = int(zmq.POLLIN)
 
 # Warm-up scores a full synthetic batch only if a few records predict it costs less than this.
 _WARM_UP_BUDGET_S = 0.05
+
+# Selects a built-in mutant (aegis_bridge.core.MUTANTS) for tests; unset or empty: the honest bridge.
+MUTANT_ENV = "AEGIS_BRIDGE_MUTANT"
 
 
 @dataclass
@@ -95,6 +100,8 @@ class BridgeConfig:
     unscored_decision: int = p.DECISION_REVIEW
     # Model time per chunk: verdicts go out (and heartbeats between) at least this often.
     score_chunk_s: float = 0.02
+    # A built-in mutant for tests (aegis_bridge.core.MUTANTS); "": honest, or what $AEGIS_BRIDGE_MUTANT says.
+    mutant: str = ""
 
     def __post_init__(self) -> None:
         # Real checks, not asserts: they must hold under `python -O` too.
@@ -108,13 +115,15 @@ class BridgeConfig:
             raise ValueError(f"the fail-safe is approve, review or decline (0..2), got {self.unscored_decision}")
         if not self.score_chunk_s > 0:
             raise ValueError(f"a chunk of model time is positive, got {self.score_chunk_s} s")
+        if self.mutant and self.mutant not in MUTANTS:
+            raise ValueError(f"unknown bridge mutant {self.mutant!r}; the mutants are {', '.join(MUTANTS)}")
 
-    def core_config(self, check_output: bool = True) -> CoreConfig:
-        """The protocol's part of this configuration, in integer nanoseconds."""
+    def core_config(self, check_output: bool = True, mutant: str = "") -> CoreConfig:
+        """The protocol's part of this configuration, in integer nanoseconds; `mutant` overrides self.mutant."""
         return CoreConfig(heartbeat_ns=max(1, round(self.heartbeat_s * 1e9)),
                           unscored_decision=self.unscored_decision,
                           score_chunk_ns=max(1, round(self.score_chunk_s * 1e9)),
-                          check_output=check_output)
+                          check_output=check_output, mutant=mutant or self.mutant)
 
 
 @dataclass
@@ -227,8 +236,14 @@ class Bridge:
         self._timed = _TimedScorer(model)
         # The shipped model's output is in range by construction; any other's is checked per call.
         check_output = not getattr(model, "output_in_contract", False)
+        # Read here, once per process (one Bridge each); the core gets it as a config field.
+        mutant = config.mutant or os.environ.get(MUTANT_ENV, "")
+        if mutant and mutant not in MUTANTS:
+            raise ValueError(f"{MUTANT_ENV}={mutant!r} names no bridge mutant; the mutants are {', '.join(MUTANTS)}")
+        if mutant:
+            log(f"warning: MUTANT {mutant} ({MUTANT_ENV}): a deliberately dishonest bridge, for tests only")
         self.core = BridgeCore(self._timed, incarnation if incarnation is not None else new_incarnation(),
-                               config.core_config(check_output), log=log)
+                               config.core_config(check_output, mutant), log=log)
         self.incarnation = self.core.incarnation
         assert self.incarnation != 0, "an incarnation is never 0"
         # One counters object: the core writes the protocol's, the shell the sockets'.

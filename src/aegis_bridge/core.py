@@ -65,6 +65,11 @@ _DEDUPE_MASK = np.uint64(DEDUPE_SLOTS - 1)
 _SMALL_RUN = 64
 # A model call on fewer records than this says more about its fixed cost than its cost per record.
 COST_SAMPLE_MIN_RECORDS = 32
+# Built-in mutants (docs/FAULTS.md, "Bridge mutants"): deliberately dishonest
+# bridges that prove the tests' rejection check can fail. "" is the honest bridge.
+# wrong_seq_on_resend: the first answer to a resent record carries seq + 1.
+MUTANT_WRONG_SEQ_ON_RESEND = "wrong_seq_on_resend"
+MUTANTS = (MUTANT_WRONG_SEQ_ON_RESEND,)
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,8 @@ class CoreConfig:
     score_chunk_ns: int = 20_000_000
     # Whether the model's output is checked against the core's rules (the shipped model's is in range by construction).
     check_output: bool = True
+    # A built-in mutant (MUTANTS), for tests only; "" (always, in production) is the honest bridge.
+    mutant: str = ""
 
     def __post_init__(self) -> None:
         if self.heartbeat_ns <= 0:
@@ -86,6 +93,8 @@ class CoreConfig:
             raise ValueError(f"the fail-safe decision is approve, review or decline (0..2), got {self.unscored_decision}")
         if self.score_chunk_ns <= 0:
             raise ValueError(f"a chunk of model time is positive, got {self.score_chunk_ns} ns")
+        if self.mutant and self.mutant not in MUTANTS:
+            raise ValueError(f"unknown bridge mutant {self.mutant!r}; the mutants are {', '.join(MUTANTS)}")
 
 
 @dataclass
@@ -141,6 +150,7 @@ class _Run:
     txns: TxnRecords
     started: bool = False     # epoch handled and dedupe done
     keep: Mask | None = None  # which records to answer (None: all)
+    resent: Mask | None = None  # the wrong_seq_on_resend mutant only: which records are resends
     frame_ends: list[tuple[int, int]] = field(default_factory=list)  # (records up to the frame's end, serial)
     done_frames: int = 0
     lo: int = 0               # records of the run answered (or skipped) so far
@@ -177,6 +187,8 @@ class BridgeCore:
         self._dedupe_used = False
         self._seq_high = 0  # the highest seq stored in the table this epoch: above it, nothing was answered
         self._cost_per_record_ns: float | None = None  # the model's, smoothed; None until measured
+        self._wrong_seq_on_resend = self.config.mutant == MUTANT_WRONG_SEQ_ON_RESEND
+        self._lied_about: set[int] = set()  # that mutant: seqs of this epoch answered once with seq + 1
 
     # -- events in -------------------------------------------------------
 
@@ -270,7 +282,10 @@ class BridgeCore:
         if hi > lo:
             part = run.txns[lo:hi] if run.keep is None else run.txns[lo:hi][run.keep[lo:hi]]
             if len(part):
-                model_ok = self._answer(run.epoch, part, out)
+                resent = None
+                if run.resent is not None:
+                    resent = run.resent[lo:hi] if run.keep is None else run.resent[lo:hi][run.keep[lo:hi]]
+                model_ok = self._answer(run.epoch, part, out, resent)
                 records = len(part)
         st = self.stats
         while run.done_frames < len(run.frame_ends) and run.frame_ends[run.done_frames][0] <= hi:
@@ -381,6 +396,9 @@ class BridgeCore:
                 self._dedupe.fill(0)
             self._dedupe_used = True
             self._seq_high = 0
+            self._lied_about.clear()
+        if self._wrong_seq_on_resend:
+            run.resent = self._resends(run.txns)
         run.keep = self._dedupe_mark(run.txns)
         # Where each frame's records end, and its serial: a frame is fully
         # answered, and read_serial may pass it, once every chunk up to its end is sent.
@@ -458,7 +476,7 @@ class BridgeCore:
             return records - records % p.MAX_RECORDS  # whole VERDICT frames: no extra partial frame per chunk
         return max(1, records)
 
-    def _answer(self, epoch: int, txns: TxnRecords, out: list[bytes]) -> bool:
+    def _answer(self, epoch: int, txns: TxnRecords, out: list[bytes], resent: Mask | None = None) -> bool:
         """Scores `txns` and appends their VERDICT frames, in order, to `out`; True if the first model call succeeded."""
         n = len(txns)
         assert n > 0, "a chunk answers at least one record"
@@ -467,6 +485,8 @@ class BridgeCore:
             self._verdict_buffer = np.zeros(max(n, 2 * len(self._verdict_buffer)), dtype=p.VERDICT_DTYPE)
         buf = self._verdict_buffer[:n]
         verdicts = p.make_verdicts(txns, scores, decisions, out=buf, flags=flags)
+        if resent is not None:
+            self._mutant_wrong_seq_on_resend(verdicts, resent)
         unscored = 0 if flags is None else int(np.count_nonzero(flags))
         st = self.stats
         st.records_scored += n - unscored
@@ -483,6 +503,47 @@ class BridgeCore:
         if flags is not None:
             buf["flags"] = 0  # the buffer's flags stay zero for the next batch
         return model_ok
+
+    def _resends(self, txns: TxnRecords) -> Mask | None:
+        """The `wrong_seq_on_resend` mutant: which records are resends (None: none).
+
+        The core sends seqs in increasing order and resends in a new frame
+        after newer ones, so a record is a resend when its seq is at or below
+        one this incarnation received before it in this epoch: in an earlier
+        run (the highest seq stored so far) or earlier in this one.
+        """
+        seq = txns["seq"]
+        if len(seq) == 0:
+            return None
+        before = np.empty(len(seq), dtype=np.uint64)
+        before[0] = self._seq_high
+        np.maximum.accumulate(seq[:-1], out=before[1:])
+        before[1:] = np.maximum(before[1:], np.uint64(self._seq_high))
+        resent: Mask = seq <= before
+        return resent if bool(resent.any()) else None
+
+    def _mutant_wrong_seq_on_resend(self, verdicts: p.Records, resent: Mask) -> None:
+        """The `wrong_seq_on_resend` mutant (tests only): the first answer to a resent record names seq + 1.
+
+        Which records are resends is _resends()'s call. A resend's first
+        answer carries seq + 1 with the record's own txn_id, which the core
+        rejects (`forged` where seq + 1 is held, `unknown_seq` past what it
+        sent) or counts as a duplicate. The seq is then forgotten by the
+        dedupe table, so the core's next resend of it is answered, honestly:
+        exactly-once still holds in the end; only the rejections show the lie.
+        """
+        assert len(resent) == len(verdicts), "one resend flag per verdict"
+        seq = verdicts["seq"]
+        lie = [int(i) for i in np.flatnonzero(resent) if int(seq[i]) not in self._lied_about]
+        if not lie:
+            return
+        idx = np.asarray(lie, dtype=np.intp)
+        original = seq[idx].copy()
+        self._lied_about.update(int(s) for s in original)
+        slots = original & _DEDUPE_MASK
+        self._dedupe[slots[self._dedupe[slots] == original]] = 0  # not answered: the next resend is answered
+        seq[idx] = original + np.uint64(1)
+        assert len(self._lied_about) >= len(lie), "each lie is remembered, so each seq is lied about once"
 
     def _score(self, txns: TxnRecords) -> tuple[Scores, Decisions, Flags | None, bool]:
         """(scores, decisions, flags or None, first call ok): the model's answer, or the fail-safe where it fails.
