@@ -38,7 +38,7 @@ std::set<std::string> names_used(const std::string& pattern, std::initializer_li
   for (const char* d : dirs) {
     for (const auto& entry : fs::directory_iterator(source_dir / d)) {
       const std::string ext = entry.path().extension().string();
-      if (ext != ".hpp" && ext != ".cpp") continue;
+      if (ext != ".hpp" && ext != ".cpp" && ext != ".py") continue;
       const std::string text = read_file(entry.path());
       for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) {
         out.insert((*it)[1].str());
@@ -61,6 +61,16 @@ TEST(Catalogue, MutantsInSourceMatchTheCatalogueAndTheDocs) {
   std::set<std::string> listed;
   for (const auto& m : aegis::mutants) listed.insert(std::string(m.name));
   EXPECT_EQ(used, listed) << "AEGIS_MUTANT sites in src/ and aegis::mutants differ";
+  const std::string doc = read_file(source_dir / "docs/FAULTS.md");
+  for (const auto& name : listed) EXPECT_NE(doc.find("`" + name + "`"), std::string::npos) << name << " not in docs/FAULTS.md";
+}
+
+TEST(Catalogue, BridgeMutantsMatchTheBridgeAndTheDocs) {
+  // The Python bridge names its mutants in MUTANT_* constants (MUTANT_ENV is the variable that picks one).
+  const std::set<std::string> used = names_used(R"re(\nMUTANT_(?!ENV)[A-Z_]+ = "([^"]+)")re", {"src/aegis_bridge"});
+  std::set<std::string> listed;
+  for (const auto& m : aegis::bridge_mutants) listed.insert(std::string(m.name));
+  EXPECT_EQ(used, listed) << "MUTANT_* names in src/aegis_bridge and aegis::bridge_mutants differ";
   const std::string doc = read_file(source_dir / "docs/FAULTS.md");
   for (const auto& name : listed) EXPECT_NE(doc.find("`" + name + "`"), std::string::npos) << name << " not in docs/FAULTS.md";
 }

@@ -69,6 +69,8 @@ struct bridge_model_config {
   /// Run the real bridge's BridgeCore (sim/python_bridge.hpp) instead of
   /// the C++ frame rules: `aegis-sim --bridge python`.
   bool python = false;
+  /// A mutant of the Python bridge (aegis::bridge_mutants) to switch on; "" = none.
+  std::string python_mutant;
 };
 
 /// Counters of the modelled bridge, summed over incarnations.

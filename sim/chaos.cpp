@@ -131,7 +131,7 @@ class chaos_runner {
     summary_.budget_s = static_cast<double>(o_.budget_ns) / 1e9;
     summary_.jobs = jobs_;
     summary_.mutant = o_.mutant;
-    summary_.python_share = o_.python_share;
+    summary_.python_share = aegis::is_bridge_mutant(o_.mutant) ? 1.0 : o_.python_share;
     summary_.core_seconds = summary_.wall_s * jobs_;
     write_report(summary_, o_.out_dir);
     fs::remove_all(work_);
@@ -161,7 +161,9 @@ class chaos_runner {
   scenario make_scenario(std::uint64_t seed) const {
     scenario s = chaos_scenario(seed, length_ns_);
     s.mutant = o_.mutant;
-    s.bridge = runs_python(seed, o_.python_share) ? bridge_kind::python : bridge_kind::model;
+    // A mutant planted in the Python bridge exists only there: every seed runs it.
+    const bool python = aegis::is_bridge_mutant(o_.mutant) || runs_python(seed, o_.python_share);
+    s.bridge = python ? bridge_kind::python : bridge_kind::model;
     return s;
   }
 
@@ -607,7 +609,10 @@ CLI::App* add_chaos_subcommand(CLI::App& app, chaos_cli_args& a) {
   c->add_option("--seed-timeout", a.seed_timeout, "wall time after which one seed counts as a hang");
   std::vector<std::string> names;
   for (const auto& m : aegis::mutants) names.emplace_back(m.name);
-  c->add_option("--mutant", a.mutant, "run every seed with this deliberately broken variant (docs/FAULTS.md)")
+  for (const auto& m : aegis::bridge_mutants) names.emplace_back(m.name);
+  c->add_option("--mutant", a.mutant,
+                "run every seed with this deliberately broken variant (docs/FAULTS.md); a bridge mutant runs every "
+                "seed with --bridge python")
       ->check(CLI::IsMember(names));
   c->add_option("--python-share", a.python_share,
                 "share of seeds that run the real bridge's BridgeCore (--bridge python), 0..1 (default 0.125)")

@@ -93,6 +93,10 @@ def shards(sim):
         print("merge ok; overlap refused:", text.strip().splitlines()[-1])
 
 
+# Mutants planted in the Python bridge (aegis::bridge_mutants): chaos runs them with --bridge python.
+BRIDGE_MUTANTS = {"wrong_seq_on_resend"}
+
+
 def mutant(sim, name):
     rc, helptext = run([sim, "chaos", "--help"])
     if "--mutant" not in helptext:
@@ -125,6 +129,8 @@ def mutant(sim, name):
             fail(f"replay exited {rc2}, the chaos failure had exit {f['exit_code']}", replay_out)
         if f"trace_hash={f['trace_hash']}" not in replay_out:
             fail(f"replay did not print trace_hash={f['trace_hash']}", replay_out)
+        if name in BRIDGE_MUTANTS and '"bridge":"python"' not in f["replay"]:
+            fail(f"mutant {name} lives in the Python bridge, but the replay line does not run it", f["replay"])
         print(f"mutant {name}: caught as seed {f['seed']} ({f['kind']}), shrunk to '{f['schedule']}', "
               f"replay reproduces exit {rc2} and trace_hash={f['trace_hash']}")
 

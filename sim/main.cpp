@@ -113,6 +113,7 @@ void add_run_options(CLI::App* cmd, run_args& a) {
   // by the scenario check, with the message docs/ERRORS.md gives.
   std::string mutant_names;
   for (const aegis::mutant_info& m : aegis::mutants) mutant_names += (mutant_names.empty() ? "" : ", ") + std::string(m.name);
+  for (const aegis::mutant_info& m : aegis::bridge_mutants) mutant_names += ", " + std::string(m.name) + " (--bridge python)";
   cmd->add_option("--mutant", a.mutant, "switch on a deliberately broken variant: " + mutant_names + " (docs/FAULTS.md)");
   cmd->add_option("--bridge", a.bridge, "model: the C++ bridge model; python: the real bridge's BridgeCore, embedded")
       ->check(CLI::IsMember({"model", "python"}));

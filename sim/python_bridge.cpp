@@ -89,7 +89,7 @@ void bridge_model::python_loop(std::uint64_t incarnation) {
   // Everything this incarnation holds lives in `core`: a crash unwinds this
   // fiber and the last reference goes with it.
   py::object core = glue->attr("new_core")(incarnation, config_.heartbeat_ns, config_.score_chunk_ns,
-                                           config_.poison_ppm);
+                                           config_.poison_ppm, config_.python_mutant);
   py::object step = glue->attr("step");
   py::object counters = glue->attr("counters");
   core.attr("set_offload_up")(true);

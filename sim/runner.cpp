@@ -7,6 +7,7 @@
 #include <fstream>
 #include <optional>
 
+#include "aegis/mutant_catalogue.hpp"
 #include "sim/python_bridge.hpp"
 #include "sim/seed.hpp"
 #include "sim/sim_env.hpp"
@@ -147,6 +148,7 @@ class run_state {
     b.score_chunk_ns = model_chunk_ns;
     b.poison_ppm = *s.poison_ppm;
     b.python = s.bridge == bridge_kind::python;
+    if (is_bridge_mutant(s.mutant)) b.python_mutant = s.mutant;
     return b;
   }
 

@@ -190,10 +190,15 @@ std::string invalid_parameter(const scenario& s) {
   }
   if (s.poison_ppm && *s.poison_ppm > 1'000'000) return "poison_ppm (--poison-ppm) must be at most 1000000";
   const auto is_named = [&](const mutant_info& m) { return m.name == s.mutant; };
-  if (!s.mutant.empty() && std::none_of(mutants.begin(), mutants.end(), is_named)) {
+  if (!s.mutant.empty() && std::none_of(mutants.begin(), mutants.end(), is_named) && !is_bridge_mutant(s.mutant)) {
     std::string names;
     for (const mutant_info& m : mutants) names += (names.empty() ? "" : ", ") + std::string(m.name);
+    for (const mutant_info& m : bridge_mutants) names += ", " + std::string(m.name);
     return fmt::format("mutant (--mutant) '{}' is not one of: {}", s.mutant, names);
+  }
+  if (is_bridge_mutant(s.mutant) && s.bridge != bridge_kind::python) {
+    return fmt::format("mutant (--mutant) '{}' is planted in the Python bridge: it needs bridge python (--bridge python)",
+                       s.mutant);
   }
   return {};
 }

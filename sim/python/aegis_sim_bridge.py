@@ -34,6 +34,7 @@ from aegis_bridge.loading import load_scorer
 from aegis_bridge.scoring import Decisions, ModelError, Scorer, Scores, TxnRecords
 
 POISON_SEED = 0x9015  # bridge_rules.cpp: poisoned()
+_TYPE_OFFSET = p.HEADER_DTYPE.fields["type"][1]
 
 _model: Scorer | None = None
 expected: dict[int, tuple[float, int]] = {}
@@ -73,14 +74,15 @@ def reset() -> None:
     expected.clear()
 
 
-def new_core(incarnation: int, heartbeat_ns: int, score_chunk_ns: int, poison_ppm: int) -> BridgeCore:
-    """One incarnation's BridgeCore, scoring with the shipped model."""
+def new_core(incarnation: int, heartbeat_ns: int, score_chunk_ns: int, poison_ppm: int,
+             mutant: str = "") -> BridgeCore:
+    """One incarnation's BridgeCore, scoring with the shipped model; `mutant` one of core.MUTANTS or ""."""
     global _model
     if _model is None:
         _model = load_scorer(None).scorer
     # As bridge.py: a model that vouches for its output is not checked record by record.
     config = CoreConfig(heartbeat_ns=heartbeat_ns, score_chunk_ns=score_chunk_ns,
-                        check_output=not getattr(_model, "output_in_contract", False))
+                        check_output=not getattr(_model, "output_in_contract", False), mutant=mutant)
     return BridgeCore(SimScorer(_model, poison_ppm), incarnation, config)
 
 
@@ -89,7 +91,7 @@ def step(core: BridgeCore, now_ns: int) -> tuple[list[bytes], list[bytes], int]:
     hellos: list[bytes] = []
     verdicts: list[bytes] = []
     for raw in core.step(now_ns):
-        (hellos if raw[1] == p.TYPE_HELLO else verdicts).append(raw)
+        (hellos if raw[_TYPE_OFFSET] == p.TYPE_HELLO else verdicts).append(raw)
     assert core.last_chunk is not None
     return hellos, verdicts, core.last_chunk.records
 

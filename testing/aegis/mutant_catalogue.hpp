@@ -34,4 +34,19 @@ inline constexpr std::array<mutant_info, 7> mutants = {{
     {"ignore_retransmit_timeout", "the retransmit timeout is ignored"},
 }};
 
+/// Mutants planted in the Python bridge's BridgeCore (src/aegis_bridge/core.py,
+/// MUTANTS; docs/FAULTS.md, "Bridge mutants"). The simulator runs them with
+/// `--bridge python` only: the C++ bridge model has no such site.
+inline constexpr std::array<mutant_info, 1> bridge_mutants = {{
+    {"wrong_seq_on_resend", "the bridge's first answer to a resent record carries seq + 1"},
+}};
+
+/// True when `name` is one of bridge_mutants.
+constexpr bool is_bridge_mutant(std::string_view name) noexcept {
+  for (const mutant_info& m : bridge_mutants) {
+    if (m.name == name) return true;
+  }
+  return false;
+}
+
 }  // namespace aegis
