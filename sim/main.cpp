@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <ctime>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <unistd.h>
 
 #include "aegis/bench_results.hpp"
@@ -23,6 +25,7 @@
 #include "aegis/writable.hpp"
 #ifndef AEGIS_SIM_RUN_ONLY  // aegis-sim-debug (-O0) carries only `run` and `bench`.
 #include "sim/chaos.hpp"
+#include "sim/python_bridge.hpp"
 #include "sim/replay.hpp"
 #endif
 #include "sim/runner.hpp"
@@ -204,11 +207,70 @@ struct bench_args {
   std::uint64_t rate = 50'000;
 };
 
+// The real bridge against the model, at 10k txn/s: the same block-mode
+// scenario (seed 1, no faults, the shipped model's cost) with each bridge,
+// three alternating runs each, medians. Rows: the python bridge's time
+// compression beside the model's from the same run and beside the 5x target,
+// and events/s for both.
+int bench_bridges(const bench_args& b, std::vector<aegis::bench::result_row>& rows) {
+  constexpr int reps = 3;
+  std::map<std::string, std::vector<double>> compression, events_per_s;
+  int code = exit_pass;
+  for (int rep = 0; rep < reps; ++rep) {
+    for (const char* bridge : {"model", "python"}) {
+      run_args a;
+      a.seed = "1";
+      a.mode = "block";
+      a.sim_duration = b.sim_duration;
+      a.producers = 2;
+      a.ring_capacity = 4096;
+      a.rate = 10'000;
+      a.burst = 1;
+      a.batch_max = 256;
+      a.retransmit = "200ms";
+      a.ttl = "0s";
+      a.faults = "none";
+      a.model_cost = "400ns";
+      a.batch_cost = "40us";
+      a.bridge = bridge;
+      const scenario s = scenario_from(a);
+      set_reproduce(s.reproduce_command());
+      if (s.bridge == bridge_kind::python) python_bridge::start_interpreter();  // Once, outside the clock.
+      const auto t0 = std::chrono::steady_clock::now();
+      const run_report r = run_scenario(s, {});
+      const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (r.exit_code != exit_pass) {
+        std::cout << r.summary();
+        code = r.exit_code;
+      }
+      const double sim_s = static_cast<double>(r.end_ns) / 1e9;
+      compression[bridge].push_back(sim_s / wall_s);
+      events_per_s[bridge].push_back(static_cast<double>(r.events) / wall_s);
+      std::cout << fmt::format("bench bridge={} rate=10000/s sim_time={:.2f}s wall={:.3f}s time_compression={:.1f}x "
+                               "events_per_wall_s={:.0f} trace_hash={:016x}\n",
+                               bridge, sim_s, wall_s, sim_s / wall_s, static_cast<double>(r.events) / wall_s, r.trace_hash);
+    }
+  }
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const std::string name = "sim/python_bridge_10k";
+  rows.push_back({name, "time_compression", "x", median(compression["python"]), "model bridge, same scenario and run",
+                  median(compression["model"]), aegis::bench::better::higher});
+  rows.push_back({name, "time_compression_vs_target", "x", median(compression["python"]), "real time x5 (target)", 5.0,
+                  aegis::bench::better::higher});
+  rows.push_back({name, "events_per_wall_s", "events/s", median(events_per_s["python"]),
+                  "model bridge, same scenario and run", median(events_per_s["model"]), aegis::bench::better::higher});
+  return code;
+}
+
 int cmd_bench(const bench_args& b) {
   if (const std::string why = aegis::why_unwritable(b.results); !why.empty()) {
     throw CLI::ValidationError("--results", "cannot write " + b.results + ": " + why);
   }
   std::vector<aegis::bench::result_row> rows;
+  std::vector<double> events_per_s;
   int code = exit_pass;
   for (const char* mode : {"block", "drop"}) {
     run_args a;
@@ -277,7 +339,12 @@ int cmd_bench(const bench_args& b) {
                     aegis::bench::better::higher});
     rows.push_back({name, "verdicted_per_cpu_s", "txn/s", static_cast<double>(r.counters.verdicts) / cpu_s,
                     "target", 1e6, aegis::bench::better::higher});
+    events_per_s.push_back(static_cast<double>(r.events) / wall_s);
   }
+  // The simulator's overall speed in events (timers, fiber slices, sends, receives) per wall second.
+  rows.push_back({"sim/block_50k", "events_per_wall_s", "events/s", events_per_s[0], "drop mode, same run",
+                  events_per_s[1], aegis::bench::better::higher});
+  if (const int c = bench_bridges(b, rows); c != exit_pass) code = c;
   aegis::bench::append_results(b.results, rows);
   std::cout << "appended " << rows.size() << " rows to " << b.results << "\n";
   return code;
