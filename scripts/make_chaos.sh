@@ -54,6 +54,9 @@ if sim:
     print(f"  simulation: {sim['seeds_run']} seeds of {sim['default_seed_length']} simulated each, swarm fault mixes, "
           f"modes {sim['modes']}, schedulers {sim['schedulers']}, in {sim['wall_s']:.0f}s on {sim['jobs']} job(s): "
           f"{sim['seeds_per_minute_per_core']:.0f} seeds/min/core, {sim['simulated_events_per_second']:.2e} simulated events/s")
+    b = sim.get("bridges", {})
+    print(f"  simulation bridges: {b.get('python', 0)} seed(s) ran the real bridge (BridgeCore, --bridge python), "
+          f"{b.get('model', 0)} the C++ model")
 else:
     print(f"  simulation: no report (aegis-sim chaos exited {sim_rc})")
 if real:

@@ -494,7 +494,8 @@ class chaos_runner {
         summary_.outcomes.size(), summary_.wall_s, jobs_, j.at("seeds_per_minute").get<double>(),
         j.at("seeds_per_minute_per_core").get<double>(), format_duration(length_ns_),
         j.at("simulated_events_per_second").get<double>());
-    std::cout << fmt::format("chaos: modes {}  schedulers {}\n", j.at("modes").dump(), j.at("schedulers").dump());
+    std::cout << fmt::format("chaos: modes {}  schedulers {}  bridges {} (real bridge share {})\n", j.at("modes").dump(),
+                             j.at("schedulers").dump(), j.at("bridges").dump(), j.at("python_share").get<double>());
     const nlohmann::json& load = j.at("load");
     std::cout << fmt::format(
         "chaos: load: {} records resent (bound {}, worst seed {:.2f} of its bound) over {} bridge deaths; "
