@@ -26,7 +26,9 @@ TSAN_ENV = TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(
 ASAN_BUILD := build/asan
 ASAN_LABELS ?= unit|property|corpus|sim|mutant|stress
 ASAN_EXCLUDE ?= ^sim_debug_release_same_hash_
-ASAN_ENV = ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# The embedded interpreter of --bridge python lives until exit: scripts/lsan.supp says why its memory is not a leak.
+ASAN_ENV = ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  LSAN_OPTIONS="suppressions=$(CURDIR)/scripts/lsan.supp print_suppressions=0"
 # Seconds each libFuzzer target runs in `make test` (test-fuzz) and in `make fuzz`.
 FUZZ_TEST_SECONDS ?= 20
 FUZZ_SECONDS ?= 300
