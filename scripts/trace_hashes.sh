@@ -7,7 +7,8 @@
 #   scripts/trace_hashes.sh build/release/sim/aegis-sim OUT_DIR [SEED_BASE] [SEED_COUNT]
 #   diff before/chaos_hashes.txt after/chaos_hashes.txt && diff before/corpus_hashes.txt after/corpus_hashes.txt
 #
-# chaos_hashes.txt: "seed mode scheduler trace_hash exit_code", sorted by seed;
+# chaos_hashes.txt: "seed mode scheduler bridge trace_hash exit_code", sorted by
+# seed (chaos runs one seed in eight with the real bridge, --bridge python);
 # corpus_hashes.txt: "file trace_hash". The swarm draws both modes and both
 # schedulers (docs/CHAOS.md); 2400 seeds take about 80 s on 2 cores.
 set -euo pipefail
@@ -27,7 +28,7 @@ out = sys.argv[1]
 rows = sorted((json.loads(l) for l in open(out + "/chaos/seeds.jsonl")), key=lambda r: r["seed"])
 with open(out + "/chaos_hashes.txt", "w") as f:
     for r in rows:
-        f.write(f"{r['seed']} {r['mode']} {r['scheduler']} {r['trace_hash']} {r['exit_code']}\n")
+        f.write(f"{r['seed']} {r['mode']} {r['scheduler']} {r['bridge']} {r['trace_hash']} {r['exit_code']}\n")
 PY
 for f in "$root"/fixtures/corpus/*.json; do
   echo "$(basename "$f") $("$sim" replay --schedule "$f" 2>&1 | grep -o 'trace_hash=[0-9a-f]*' | head -1)"
