@@ -9,8 +9,11 @@ see": each step names one ordering-sensitive line and its weakened form.
 
 Usage:
   scripts/weaken_orderings.py --list
-  scripts/weaken_orderings.py STEP [--tsan] [--release] [--repeat N]
-    (neither --tsan nor --release: both)
+  scripts/weaken_orderings.py STEP [--tsan] [--release] [--repeat N] [--filter REGEX]
+    (neither --tsan nor --release: both; --filter replaces the ctest -R regex)
+  e.g. scripts/weaken_orderings.py release_fence --release --filter SameMoment --repeat 5
+
+Exit status: 0 when some test caught the weakening, 1 when none did.
 
 It builds only the targets it runs (-j 2): under the tsan preset
 ring_buffer_stress_test ring_buffer_test offloader_test, run with the
