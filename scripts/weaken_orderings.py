@@ -115,12 +115,19 @@ RELEASE_TARGETS = ["ring_buffer_test", "ring_buffer_stress_test", "ring_buffer_m
 RELEASE_TESTS = r"^RingBuffer"
 
 
+CHILD = None  # The build or test command running now; stopped with us.
+
+
 def run(cmd, env=None, log=None):
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    global CHILD
+    CHILD = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+    out, _ = CHILD.communicate()
+    rc, CHILD = CHILD.returncode, None
     if log is not None:
         with open(log, "a") as f:
-            f.write("$ " + " ".join(cmd) + "\n" + proc.stdout)
-    return proc.returncode, proc.stdout
+            f.write("$ " + " ".join(cmd) + "\n" + out)
+    return rc, out
 
 
 def build(preset, targets, log):
@@ -174,6 +181,8 @@ def main():
             os.unlink(backup.name)
 
     def on_signal(signum, _frame):
+        if CHILD is not None:
+            os.killpg(CHILD.pid, signal.SIGTERM)  # Its own session: the build and its compilers only.
         restore()
         sys.exit(128 + signum)
 
