@@ -8,6 +8,9 @@
 // Each entry carries a checksum of its fields, so a torn or stale slot is
 // caught. Runs for both producer policies and all admission behaviours
 // (block without deadline: lossless; block with a short deadline; drop).
+// A last case races a blocked producer's registration against release() to
+// catch a lost wake-up, which only real hardware (not ThreadSanitizer, not
+// the simulator) can show: docs/SIMULATOR.md, "Weak memory".
 // Built under ThreadSanitizer by `make test` (preset tsan, label stress).
 //
 // Nothing sleeps: waits are bounded by a budget whose expiry fails the test.
@@ -18,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -258,6 +262,115 @@ TEST(RingBufferStress, MultiProducerDropModeCountsEveryDrop) {
 
 TEST(RingBufferStress, MultiProducerBlockDeadlineCountsEveryTimeout) {
   run_stress<aegis::multi_producer>({3, 400'000 / scale, 16, offer_style::block_deadline});
+}
+
+// A producer that finds the ring full and the consumer's release() form a
+// Dekker pair: the producer registers as a waiter, then looks at the release
+// cursor; the consumer moves the release cursor, then looks for waiters. Each
+// side needs a full fence between its store and its load, or both loads can
+// run before the other side's store is visible (x86 does this too: a store
+// waits in the store buffer while a later load goes ahead), and the producer
+// parks with the ring empty and nobody left to wake it. ThreadSanitizer does
+// not model fences, so only real hardware can show this; the simulator's
+// atomics are sequentially consistent and never reorder.
+//
+// Each round starts with a ring of two full and read. The consumer lets the
+// producer go (one atomic store; the producer spins on it, so both threads
+// are running), waits a few pauses and releases; the producer pushes, finds
+// the ring full, spins and registers as a waiter. The consumer tunes its
+// wait so that its release lands where the producer registers: a round
+// that finds the producer registered before release() shortens it, one that
+// does not lengthens it. A producer still blocked long after the ring
+// emptied is a lost wake-up (nothing else releases, so it would stay blocked
+// for good).
+TEST(RingBufferStress, ReleaseWakesAProducerThatBlocksAtTheSameMoment) {
+  const std::uint64_t seed = seed_from_env();
+  SCOPED_TRACE(replay_line(seed));
+  std::mt19937_64 rng(seed);
+  os_env env;
+  constexpr std::uint64_t capacity = 2;
+  constexpr std::uint64_t rounds = 1'000;  // The tuning reaches the boundary in about a hundred.
+  // Or fewer rounds, on a machine too busy to run both threads at once.
+  // ThreadSanitizer cannot see the race (it does not model fences): there
+  // the case only checks that nothing is lost, in less time.
+  constexpr ns_t run_for_ns = scale == 1 ? 8'000'000'000 : 4'000'000'000;
+  constexpr std::uint64_t jitter_pauses = 8;
+  constexpr ns_t lost_after_ns = 5'000'000'000;  // A woken thread runs long before; a lost wake-up never does.
+  aegis::ring_buffer<std::uint64_t, os_env> ring{env, capacity, admission::block};
+  std::atomic<std::uint64_t> go{0};  // The consumer starts round r by storing r + 1.
+  std::atomic<bool> quit{false};
+  std::thread producer = env.spawn("stress-prod", [&] {
+    std::uint64_t next = 0;
+    for (std::uint64_t r = 0; r <= rounds; ++r) {
+      if (r > 0) {
+        while (go.load(std::memory_order_acquire) < r) {
+          if (quit.load(std::memory_order_relaxed)) return;
+          env.spin_pause();
+        }
+      }
+      for (std::uint64_t k = 0; k < capacity; ++k) {
+        if (ring.push(next++) != push_status::accepted) return;  // Closed: the consumer gave up.
+      }
+    }
+  });
+  std::string failure;
+  std::uint64_t released = 0;
+  std::uint64_t delay_pauses = 0;
+  std::uint64_t registered_before_release = 0;
+  std::uint64_t rounds_run = 0;
+  const ns_t stop_at = env.now_ns() + run_for_ns;
+  for (std::uint64_t round = 0; round <= rounds; ++round) {
+    const ns_t give_up = env.now_ns() + lost_after_ns;
+    for (std::uint64_t polls = 1; ring.readable() != capacity; ++polls) {
+      env.spin_pause();
+      if (polls % 1024 == 0 && env.now_ns() >= give_up) {
+        failure = "round " + std::to_string(round) + ": the producer is still blocked " +
+                  std::to_string(lost_after_ns / 1'000'000) + " ms after release() emptied the ring (blocked_producers " +
+                  std::to_string(ring.blocked_producers()) + ", unreleased " +
+                  std::to_string(ring.counters().unreleased) + "): a lost wake-up";
+        break;
+      }
+    }
+    if (!failure.empty() || round == rounds) break;
+    if (env.now_ns() >= stop_at) {
+      quit.store(true, std::memory_order_relaxed);  // The producer is spinning for the next round: stop it.
+      break;
+    }
+    ++rounds_run;
+    if (ring.read(capacity, [](std::uint64_t, std::uint64_t&) {}) != capacity) {
+      failure = "round " + std::to_string(round) + ": fewer entries read than readable() said";
+      break;
+    }
+    go.store(round + 1, std::memory_order_release);
+    const std::uint64_t jitter = rng() % jitter_pauses;
+    const std::uint64_t pauses = delay_pauses + jitter > jitter_pauses / 2 ? delay_pauses + jitter - jitter_pauses / 2 : 0;
+    for (std::uint64_t i = 0; i < pauses; ++i) env.spin_pause();
+    // Steps of about 6 %: about a hundred rounds reach the boundary from
+    // zero even where pauses are short or (ThreadSanitizer) the producer slow.
+    const std::uint64_t step = 1 + delay_pauses / 16;
+    if (ring.blocked_producers() != 0) {
+      ++registered_before_release;
+      delay_pauses -= std::min(step, delay_pauses);
+    } else {
+      delay_pauses += step;
+    }
+    released += capacity;
+    ring.release(released);
+  }
+  if (!failure.empty()) {
+    quit.store(true, std::memory_order_relaxed);
+    ring.close();  // Frees the parked producer so it can be joined.
+  }
+  producer.join();
+  ASSERT_EQ(failure, "");
+  EXPECT_EQ(ring.counters().accepted, (rounds_run + 1) * capacity);
+  // The run must have raced where it claims to: some releases came before
+  // the producer registered, some after.
+  EXPECT_GT(registered_before_release, 0u);
+  EXPECT_LT(registered_before_release, rounds_run);
+  ::testing::Test::RecordProperty("rounds", std::to_string(rounds_run));
+  ::testing::Test::RecordProperty("registered_before_release", std::to_string(registered_before_release));
+  ::testing::Test::RecordProperty("delay_pauses", std::to_string(delay_pauses));
 }
 
 }  // namespace
