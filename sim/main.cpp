@@ -25,9 +25,9 @@
 #include "aegis/writable.hpp"
 #ifndef AEGIS_SIM_RUN_ONLY  // aegis-sim-debug (-O0) carries only `run` and `bench`.
 #include "sim/chaos.hpp"
-#include "sim/python_bridge.hpp"
 #include "sim/replay.hpp"
 #endif
+#include "sim/python_bridge.hpp"
 #include "sim/runner.hpp"
 #include "sim/scenario.hpp"
 #include "sim/seed.hpp"
