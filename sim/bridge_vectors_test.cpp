@@ -110,7 +110,10 @@ void run_file(const std::filesystem::path& path) {
     for (const nlohmann::json& event : inc_doc.at("events")) {
       SCOPED_TRACE("event " + std::to_string(event_index++));
       const auto now_ns = event.at("now_ns").get<ns_t>();
-      if (event.contains("offload_up")) continue;  // The model's first HELLO is due at once: the same.
+      if (event.contains("offload_up")) {
+        rules.set_offload_up(event.at("offload_up").get<bool>());
+        continue;
+      }
       std::vector<bytes> sent;
       if (event.contains("tick")) {
         if (rules.tick(now_ns)) sent.push_back(rules.hello());
