@@ -342,7 +342,14 @@ class run_state {
       world_.fail(fmt::format("core epoch {:x} at its death: {}", life.epoch, why));
     };
     if (c.abandoned != 0) return fail(fmt::format("{} txns abandoned", c.abandoned));
-    // in_flight = accepted - verdicts - expired: what it held and now dies with it.
+    // The pump bumps its counter right after the callback: it may have died in between.
+    if (c.verdicts > counts_.verdicts || c.expired > counts_.expired ||
+        c.verdicts + c.expired + 1 < counts_.verdicts + counts_.expired) {
+      return fail(fmt::format("it counts {} verdicts and {} expired, its callbacks saw {} and {}", c.verdicts, c.expired,
+                              counts_.verdicts, counts_.expired));
+    }
+    // in_flight = accepted - verdicts - expired: what it held and now dies
+    // with it (plus a fate whose counter was not bumped, and offers in progress).
     const std::uint64_t in_progress = life.died_in_offload;
     if (c.in_flight < life.died_with_core || c.in_flight > life.died_with_core + in_progress + 1) {
       return fail(fmt::format("the core held {} txns, the workload counts {} accepted without a fate (+{} offers in "
