@@ -84,7 +84,7 @@ INSTANTIATE_TEST_SUITE_P(Mutants, MutantIsCaught, ::testing::ValuesIn(hunts),
 TEST(Mutants, AcceptOldEpochNeedsACoreRestart) {
   for (const admission mode : {admission::block, admission::drop}) {
     const aegis::props::search_result r =
-        aegis::props::search_scenarios("accept_old_epoch", {.mode = mode}, 20, 0x5eed, shrink_budget_s);
+        aegis::props::search_scenarios("accept_old_epoch", {.mode = mode}, 60, 0x5eed, shrink_budget_s);
     EXPECT_FALSE(r.caught) << "caught without a core restart:\n" << r.description;
   }
 }
