@@ -110,7 +110,10 @@ bool bridge_model::send_verdicts(sim_env::socket& push, std::span<const std::byt
 void bridge_model::loop(std::uint64_t incarnation) {
   socket_options pull_opts;
   pull_opts.recv_hwm = config_.recv_hwm;
-  pull_opts.max_msg_bytes = static_cast<std::int64_t>(max_frame_bytes);
+  // No ZMQ_MAXMSGSIZE on the connecting offload PULL, as bridge.py: there an
+  // oversized frame would end the connection for good (libzmq 4.3 does not
+  // reconnect after a protocol error, and the network models that); the
+  // decoder checks the length and counts the frame instead.
   pull_opts.reconnect_ivl_ms = config_.reconnect_ivl_ms;
   socket_options push_opts;
   push_opts.send_hwm = config_.send_hwm;
