@@ -49,6 +49,10 @@ const hunt hunts[] = {
     // Only data sent to a first incarnation that dies before its HELLO lands
     // needs the timeout (later restarts rewind): the hunt aims at start-up.
     {"ignore_retransmit_timeout", false, {.mode = admission::block, .allow_long_retransmit = false, .fault_window_ms = 60}, 200},
+    // Only a core restart puts frames of another epoch on the wire (the
+    // bridge's connecting PUSH delivers what it queued for the dead core to
+    // the new one): the hunt draws restarts, and bridge faults beside them.
+    {"accept_old_epoch", false, {.mode = admission::block, .allow_long_retransmit = false, .fault_kinds = {fault_kind::restart, fault_kind::restart, fault_kind::crash, fault_kind::stall}}, 40},
 };
 
 // gtest prints the parameter of a test by name, not as bytes.
@@ -73,6 +77,17 @@ TEST_P(MutantIsCaught, Caught) {
 
 INSTANTIATE_TEST_SUITE_P(Mutants, MutantIsCaught, ::testing::ValuesIn(hunts),
                          [](const ::testing::TestParamInfo<hunt>& i) { return i.param.mutant; });
+
+// The epoch check matters only across a core restart: the property search
+// without restarts (the offload property suite's generator) lets
+// accept_old_epoch through, which is why the restart cases exist.
+TEST(Mutants, AcceptOldEpochNeedsACoreRestart) {
+  for (const admission mode : {admission::block, admission::drop}) {
+    const aegis::props::search_result r =
+        aegis::props::search_scenarios("accept_old_epoch", {.mode = mode}, 60, 0x5eed, shrink_budget_s);
+    EXPECT_FALSE(r.caught) << "caught without a core restart:\n" << r.description;
+  }
+}
 
 TEST(Mutants, EveryCataloguedMutantIsHunted) {
   for (const aegis::mutant_info& m : aegis::mutants) {

@@ -95,6 +95,11 @@ inline rc::Gen<sim::fault_event> gen_fault_event(std::int64_t earliest_ms, std::
         break;
       case fault_kind::clock: e.duration_ns = *full(rc::gen::inRange<std::int64_t>(1, 100)) * 1'000'000; break;
       case fault_kind::twin: e.duration_ns = *full(rc::gen::inRange<std::int64_t>(10, 600)) * 1'000'000; break;
+      case fault_kind::restart:
+        // The core down for a moment (old verdicts still on their way) or for long.
+        e.duration_ns = *full(rc::gen::oneOf(rc::gen::inRange<std::int64_t>(1, 20), rc::gen::inRange<std::int64_t>(1, 500))) *
+                        1'000'000;
+        break;
     }
     return e;
   });

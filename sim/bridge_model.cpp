@@ -112,14 +112,21 @@ void bridge_model::send_verdict_frame(sim_env::socket& push, std::span<const std
 void bridge_model::loop(std::uint64_t incarnation) {
   socket_options pull_opts;
   pull_opts.recv_hwm = config_.recv_hwm;
-  pull_opts.max_msg_bytes = static_cast<std::int64_t>(max_frame_bytes);
+  // No ZMQ_MAXMSGSIZE on the connecting offload PULL, as bridge.py: there an
+  // oversized frame would end the connection for good (libzmq 4.3 does not
+  // reconnect after a protocol error, and the network models that); the
+  // decoder checks the length and counts the frame instead.
   pull_opts.reconnect_ivl_ms = config_.reconnect_ivl_ms;
   socket_options push_opts;
   push_opts.send_hwm = config_.send_hwm;
   push_opts.reconnect_ivl_ms = config_.reconnect_ivl_ms;
   sim_env::socket pull = env_->make_socket(socket_kind::pull, pull_opts);
   sim_env::socket push = env_->make_socket(socket_kind::push, push_opts);
-  sim_env::doorbell stop_bell = env_->make_doorbell();  // The self-pipe: nobody rings it in simulation.
+  // The offload socket's monitor, as bridge.py's: rung when the connection
+  // comes up or goes down (bridge.py also polls a self-pipe for shutdown,
+  // which nobody rings in simulation).
+  sim_env::doorbell monitor_bell = env_->make_doorbell();
+  net_.monitor(pull.id(), monitor_bell.id());
   pull.connect(config_.offload_endpoint);
   push.connect(config_.verdict_endpoint);
 
@@ -136,17 +143,21 @@ void bridge_model::loop(std::uint64_t incarnation) {
     }
   };
 
-  send_hello();
-  const bool first_due = rules.tick(env_->now_ns());  // The next HELLO a heartbeat after this one.
-  AEGIS_ASSERT(first_due, "a fresh incarnation's first HELLO is due at once");
-  // Reused across wake-ups (the loop allocates only while they grow).
-  std::vector<std::byte> buf;
+  // Like bridge.py: a HELLO says "send to me", so the first goes out when
+  // the offload connection comes up (the monitor), never before; and every
+  // heartbeat while it stays up.
+  std::vector<std::byte> buf;  // Reused across wake-ups (the loop allocates only while they grow).
   frame_writer verdict_writer;
   auto heartbeat_if_due = [&] {
-    if (rules.tick(env_->now_ns())) send_hello();
+    if (pull.connected() != rules.offload_up()) rules.set_offload_up(!rules.offload_up());
+    if (rules.tick(env_->now_ns())) {
+      AEGIS_ASSERT(pull.connected(), "a HELLO leaves only while the offload channel is connected");
+      send_hello();
+    }
   };
+  heartbeat_if_due();
   for (;;) {
-    const wake_reason why = env_->wait(pull, stop_bell, rules.next_hello_ns());
+    const wake_reason why = env_->wait(pull, monitor_bell, rules.next_hello_ns());
     if (why == wake_reason::readable) {
       // Take what is queued, never wait to fill a batch.
       rules.begin_wakeup();
@@ -160,7 +171,7 @@ void bridge_model::loop(std::uint64_t incarnation) {
         const std::span<const txn_record> recs = rules.last_received();
         world_.record(event_kind::batch_received, recs.empty() ? 0 : recs.front().seq,
                       static_cast<std::int64_t>(recs.size()));
-        if (observer_) observer_(incarnation, recs);
+        if (observer_) observer_(incarnation, rules.last_epoch_received(), recs);
         // Records this incarnation already read in this epoch are skipped:
         // their answer is on the way (frames between live processes are not lost).
         stats_.duplicates_skipped += rules.admit();

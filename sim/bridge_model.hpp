@@ -5,16 +5,17 @@
 // Usage:
 //   aegis::sim::bridge_model bridge{world, net, {.offload_endpoint = "ipc://sim/offload",
 //                                                .verdict_endpoint = "ipc://sim/verdicts"}};
-//   bridge.start();                      // HELLO with a fresh incarnation, then serve
+//   bridge.start();                      // a fresh incarnation; HELLO once the offload channel connects
 //   bridge.crash();                      // every fiber and queue of the process gone
 //   bridge.start();                      // restart: a new incarnation
 //   bridge.stall(until_ns);              // SIGSTOP-like freeze
 //   bridge.slow(10, until_ns);           // scoring 10x slower until then
 //
 // The loop, as bridge.py's Bridge.run:
+//   once the offload connection is up (a socket monitor, as bridge.py's),
 //   HELLO(last epoch seen, incarnation, status: read serial, heartbeat,
-//   answered, duplicates); every heartbeat another HELLO (dropped if the pipe
-//   is full); wait for TXN frames until the next heartbeat; take every
+//   answered, duplicates); every heartbeat while it stays up another HELLO
+//   (dropped if the pipe is full), none while it is down; wait for TXN frames until the next heartbeat; take every
 //   queued frame (up to batch_max) without waiting to fill a batch; decode,
 //   count bad ones and skip them; skip records this incarnation already read
 //   in this core epoch (a resend: its answer is on the way); score the rest
@@ -91,8 +92,10 @@ struct bridge_model_stats {
 class bridge_model {
  public:
   /// Called for every valid TXN frame a live incarnation receives:
-  /// (incarnation, records). Properties check per-incarnation order with it.
-  using batch_observer = std::function<void(std::uint64_t incarnation, std::span<const txn_record> records)>;
+  /// (incarnation, the frame's core epoch, records). Properties check
+  /// per-incarnation, per-epoch order with it.
+  using batch_observer =
+      std::function<void(std::uint64_t incarnation, std::uint64_t epoch, std::span<const txn_record> records)>;
 
   /// Creates the (not yet started) bridge process in `w`.
   bridge_model(sim::world& w, network& net, bridge_model_config config);

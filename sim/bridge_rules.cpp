@@ -36,10 +36,17 @@ bridge_rules::bridge_rules(std::uint64_t incarnation, ns_t heartbeat_ns, std::ui
   static_assert(std::has_single_bit(dedupe_slots), "the dedupe table is indexed by the seq's low bits");
 }
 
+void bridge_rules::set_offload_up(bool up) noexcept {
+  offload_up_ = up;
+  if (up) next_hello_ns_ = 0;
+  AEGIS_ASSERT(!up || next_hello_ns_ == 0, "a connection that came up makes a HELLO due at once");
+}
+
 bool bridge_rules::tick(ns_t now_ns) noexcept {
   if (now_ns < next_hello_ns_) return false;
   next_hello_ns_ = now_ns + heartbeat_ns_;
   AEGIS_ASSERT(next_hello_ns_ > now_ns, "the next HELLO is in the future");
+  if (!offload_up_) return false;
   return true;
 }
 

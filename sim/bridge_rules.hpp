@@ -6,6 +6,7 @@
 //
 // Usage:
 //   bridge_rules rules{incarnation, 200'000'000, /*poison_ppm=*/0};
+//   rules.set_offload_up(true);                           // the offload channel connected
 //   if (rules.tick(now_ns)) send(rules.hello());          // a HELLO due now
 //   rules.begin_wakeup();
 //   for (bytes : received) if (rules.decode_next(bytes) == nullptr) rules.admit();
@@ -55,7 +56,13 @@ class bridge_rules {
   /// A fresh incarnation: nothing read, no epoch seen, a HELLO due at once.
   bridge_rules(std::uint64_t incarnation, ns_t heartbeat_ns, std::uint32_t poison_ppm);
 
-  /// True when a HELLO is due at `now_ns` (then the next one is due a heartbeat later).
+  /// The offload channel's connection came up or went down (BridgeCore.set_offload_up):
+  /// no HELLO while it is down; one due at once when it comes up.
+  void set_offload_up(bool up) noexcept;
+  /// True while the offload channel is connected.
+  bool offload_up() const noexcept { return offload_up_; }
+  /// True when a HELLO is due at `now_ns` and the offload channel is up
+  /// (then, up or not, the next one is due a heartbeat later).
   bool tick(ns_t now_ns) noexcept;
   /// When the next HELLO is due.
   ns_t next_hello_ns() const noexcept { return next_hello_ns_; }
@@ -69,6 +76,8 @@ class bridge_rules {
   const char* decode_next(std::span<const std::byte> bytes);
   /// The records of the frame decode_next just accepted, all of them (before admit()).
   std::span<const txn_record> last_received() const noexcept;
+  /// The epoch of the frame decode_next just accepted.
+  std::uint64_t last_epoch_received() const noexcept { return frame_.header.epoch; }
   /// Admits the frame decode_next just accepted: a new epoch forgets what
   /// was read; records already read in this epoch are dropped. Returns how many.
   std::uint64_t admit();
@@ -135,6 +144,7 @@ class bridge_rules {
   ns_t heartbeat_ns_;
   std::uint32_t poison_ppm_;
   ns_t next_hello_ns_ = 0;
+  bool offload_up_ = false;  // A HELLO says "send to me": none before the offload channel connects.
   std::vector<std::uint64_t> seen_;  // Seqs read in seen_epoch_, by slot.
   std::uint64_t seen_epoch_ = 0;
   std::uint64_t generation_ = 0;     // Epoch changes admitted so far.

@@ -172,7 +172,10 @@ void run_file(const std::filesystem::path& path) {
     for (const nlohmann::json& event : inc_doc.at("events")) {
       SCOPED_TRACE("event " + std::to_string(event_index++));
       const auto now_ns = event.at("now_ns").get<ns_t>();
-      if (event.contains("offload_up")) continue;  // The model's first HELLO is due at once: the same.
+      if (event.contains("offload_up")) {
+        rules.set_offload_up(event.at("offload_up").get<bool>());
+        continue;
+      }
       std::vector<sent_frame> sent;
       if (event.contains("tick")) {
         if (rules.tick(now_ns)) sent.push_back({rules.hello(), 0});
@@ -268,6 +271,7 @@ struct event {
 std::pair<std::vector<std::vector<bytes>>, std::array<std::uint64_t, 5>> run_model(
     std::uint64_t incarnation, ns_t heartbeat_ns, std::uint32_t poison_ppm, const std::vector<event>& events) {
   bridge_rules rules{incarnation, heartbeat_ns, poison_ppm};
+  rules.set_offload_up(true);  // As the BridgeCore side: the channel up from the start.
   frame_writer writer;
   std::uint64_t bad = 0;
   std::vector<std::vector<bytes>> outs;

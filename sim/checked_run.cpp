@@ -31,14 +31,20 @@ struct observed {
   // seq when the core rewound, and a rewind resends from the oldest
   // unreleased entry, so the new run starts at or below the oldest seq
   // without a fate (every seq below it has one; `terminal_prefix` tracks them).
-  std::vector<std::uint8_t> terminal_by_seq;            // By seq: has a fate.
-  std::uint64_t terminal_prefix = 0;                    // Seqs 1..terminal_prefix all have fates.
-  std::unordered_map<std::uint64_t, std::uint64_t> last_seq;  // By incarnation: last seq received.
+  // Seqs start again with each core epoch (a core restart), so all of this is per epoch.
+  struct epoch_seqs {
+    std::vector<std::uint8_t> terminal_by_seq;  // By seq: has a fate.
+    std::uint64_t terminal_prefix = 0;          // Seqs 1..terminal_prefix all have fates.
+  };
+  std::map<std::uint64_t, epoch_seqs> by_epoch;
+  std::uint64_t current_epoch = 0;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> last_seq;  // By (incarnation, epoch): last seq received.
 
   void seq_terminal(std::uint64_t seq) {
-    if (terminal_by_seq.size() <= seq) terminal_by_seq.resize(seq + 1024, 0);
-    terminal_by_seq[seq] = 1;
-    while (terminal_prefix + 1 < terminal_by_seq.size() && terminal_by_seq[terminal_prefix + 1] != 0) ++terminal_prefix;
+    epoch_seqs& e = by_epoch[current_epoch];
+    if (e.terminal_by_seq.size() <= seq) e.terminal_by_seq.resize(seq + 1024, 0);
+    e.terminal_by_seq[seq] = 1;
+    while (e.terminal_prefix + 1 < e.terminal_by_seq.size() && e.terminal_by_seq[e.terminal_prefix + 1] != 0) ++e.terminal_prefix;
   }
 
   void grow(std::uint64_t id) {
@@ -50,28 +56,84 @@ struct observed {
   }
 };
 
+// Whether txn `id` died with its core (a restart), and how.
+died_with died_of(const run_report& r, std::uint64_t id) {
+  return id < r.txn_died.size() ? r.txn_died[id] : died_with::none;
+}
+
 std::string end_checks(const scenario& s, const run_report& r, const observed& o) {
-  const offloader_counters& c = r.counters;
+  // Each core's counters, summed over its lives (one without restarts). A
+  // core that died in the middle of a fate callback never bumped its
+  // counter: for a dead core the callbacks' own count stands (the runner
+  // checked, at its death, that its counters were at most that one behind).
+  offloader_counters c = r.counters;
+  if (r.epochs.size() > 1) {
+    c = {};
+    for (const core_epoch_report& e : r.epochs) {
+      const bool dead = &e != &r.epochs.back();
+      c.offered += e.counters.offered;
+      c.verdicts += dead ? e.workload.verdicts : e.counters.verdicts;
+      c.expired += dead ? e.workload.expired : e.counters.expired;
+      c.dropped_ring_full += e.counters.dropped_ring_full;
+      c.dropped_timeout += e.counters.dropped_timeout;
+      c.dropped_closed += e.counters.dropped_closed;
+    }
+  }
+  // What died with a core: accepted and not terminal (died_core), or in an
+  // offload() call that never returned (those ids were never reported).
+  // An offload() call in progress can even have had its transaction
+  // accepted and answered before the core died (the caller never learnt):
+  // those fates count, their offer was never reported.
+  std::uint64_t died_core = 0, died_offload = 0, offload_fates = 0;
+  for (std::size_t id = 0; id < r.txn_died.size(); ++id) {
+    died_core += r.txn_died[id] == died_with::core ? 1 : 0;
+    if (r.txn_died[id] == died_with::offload) {
+      ++died_offload;
+      offload_fates += o.fates[id];
+    }
+  }
+  const std::uint64_t ids = o.offered + died_offload;
   if (!o.order_failure.empty()) return o.order_failure;
   if (*s.mode == admission::block) {
     if (o.dropped_n != 0) return fmt::format("block mode: offload() reported {} drops", o.dropped_n);
     if (o.expired_n != 0) return fmt::format("block mode: {} txns expired", o.expired_n);
-    for (std::uint64_t id = 1; id <= o.offered; ++id) {
+    for (std::uint64_t id = 1; id <= ids; ++id) {
+      const died_with d = died_of(r, id);
+      if (d == died_with::offload) {
+        if (o.offload[id] != observed::none) return fmt::format("block mode: txn {} died in offload() but was reported", id);
+        if (o.fates[id] > 1) return fmt::format("block mode: txn {} got {} fates", id, o.fates[id]);
+        continue;
+      }
       if (o.offload[id] != observed::accepted) return fmt::format("block mode: txn {} was not accepted", id);
-      if (o.verdicts[id] != 1) return fmt::format("block mode: txn {} got {} verdicts, not exactly one", id, o.verdicts[id]);
+      const int want = d == died_with::core ? 0 : 1;
+      if (o.verdicts[id] != want) {
+        return fmt::format("block mode: txn {} got {} verdicts, not exactly {}{}", id, o.verdicts[id], want,
+                           d == died_with::core ? " (it died with its core)" : "");
+      }
     }
-    if (c.verdicts != o.verdict_n || o.verdict_n != o.accepted_n) {
-      return fmt::format("block mode: core counts {} verdicts, callbacks saw {}, {} accepted", c.verdicts, o.verdict_n,
-                         o.accepted_n);
+    if (c.verdicts != o.verdict_n || o.verdict_n + died_core != o.accepted_n + offload_fates) {
+      return fmt::format("block mode: core counts {} verdicts, callbacks saw {}, {} accepted, {} died with their core",
+                         c.verdicts, o.verdict_n, o.accepted_n, died_core);
     }
     return {};
   }
   // Drop mode: exact accounting by set, not only by count.
-  if (o.offered != o.verdict_n + o.expired_n + o.dropped_n) {
-    return fmt::format("drop mode: offered {} != verdicts {} + expired {} + dropped {}", o.offered, o.verdict_n,
-                       o.expired_n, o.dropped_n);
+  if (o.offered + offload_fates != o.verdict_n + o.expired_n + o.dropped_n + died_core) {
+    return fmt::format("drop mode: offered {} != verdicts {} + expired {} + dropped {} + died with their core {}",
+                       o.offered, o.verdict_n, o.expired_n, o.dropped_n, died_core);
   }
-  for (std::uint64_t id = 1; id <= o.offered; ++id) {
+  for (std::uint64_t id = 1; id <= ids; ++id) {
+    const died_with d = died_of(r, id);
+    if (d != died_with::none) {
+      if (o.fates[id] > (d == died_with::offload ? 1 : 0)) {
+        return fmt::format("drop mode: txn {} died with its core but has {} fate(s)", id, o.fates[id]);
+      }
+      if ((d == died_with::offload) != (o.offload[id] == observed::none)) {
+        return fmt::format("drop mode: txn {} died with its core, offload() {}", id,
+                           d == died_with::offload ? "returned" : "never returned");
+      }
+      continue;
+    }
     const bool fate = o.fates[id] != 0;
     const bool reported_drop = o.offload[id] == observed::dropped;
     if (o.fates[id] > 1) return fmt::format("drop mode: txn {} got {} fates", id, o.fates[id]);
@@ -80,7 +142,11 @@ std::string end_checks(const scenario& s, const run_report& r, const observed& o
                          reported_drop ? "a drop" : "it accepted");
     }
   }
-  if (c.offered != o.offered || c.dropped() != o.dropped_n || c.verdicts != o.verdict_n || c.expired != o.expired_n) {
+  // The core counted the offers in progress at its death (offered, and
+  // dropped or accepted); the callers never learnt the outcome.
+  const bool offers_match = c.offered >= o.offered && c.offered <= o.offered + died_offload &&
+                            c.dropped() >= o.dropped_n && c.dropped() <= o.dropped_n + died_offload;
+  if (!offers_match || c.verdicts != o.verdict_n || c.expired != o.expired_n) {
     return fmt::format("drop mode: core counters (offered {} dropped {} verdicts {} expired {}) differ from the sets "
                        "(offered {} dropped {} verdicts {} expired {})",
                        c.offered, c.dropped(), c.verdicts, c.expired, o.offered, o.dropped_n, o.verdict_n, o.expired_n);
@@ -166,9 +232,11 @@ checked_result run_checked(const scenario& s, const std::string& trace_path) {
   // its second frame: only the order within a run is checked then.
   const bool shared = std::any_of(s.plan.events.begin(), s.plan.events.end(),
                                   [](const fault_event& e) { return e.kind == fault_kind::twin; });
-  opt.on_batch = [&, shared](std::uint64_t incarnation, std::span<const txn_record> records) {
+  opt.on_core_start = [&](std::uint64_t epoch) { o.current_epoch = epoch; };
+  opt.on_batch = [&, shared](std::uint64_t incarnation, std::uint64_t epoch, std::span<const txn_record> records) {
     if (!o.order_failure.empty() || records.empty()) return;
-    auto [it, first_frame] = o.last_seq.try_emplace(incarnation, 0);
+    auto [it, first_frame] = o.last_seq.try_emplace({incarnation, epoch}, 0);
+    const std::uint64_t terminal_prefix = o.by_epoch[epoch].terminal_prefix;
     std::uint64_t last = it->second;
     for (std::size_t i = 0; i < records.size(); ++i) {
       const std::uint64_t seq = records[i].seq;
@@ -177,11 +245,11 @@ checked_result run_checked(const scenario& s, const std::string& trace_path) {
                                       incarnation, seq, last);
         return;
       }
-      if (i == 0 && !first_frame && !shared && seq <= last && seq > o.terminal_prefix + 1) {
+      if (i == 0 && !first_frame && !shared && seq <= last && seq > terminal_prefix + 1) {
         o.order_failure = fmt::format(
             "incarnation {:x} received seq {} after seq {}: a resend must start at the oldest seq without a "
             "verdict ({}), not skip it: not in offload order",
-            incarnation, seq, last, o.terminal_prefix + 1);
+            incarnation, seq, last, terminal_prefix + 1);
         return;
       }
       last = seq;
@@ -196,6 +264,7 @@ checked_result run_checked(const scenario& s, const std::string& trace_path) {
   out.exit_code = r.exit_code;
   out.failure = r.failure;
   if (out.exit_code == exit_pass) {
+    o.grow(o.offered + r.txn_died.size());  // Ids that died in offload() were never reported.
     if (std::string why = end_checks(s, r, o); !why.empty()) {
       out.exit_code = exit_correctness;
       out.failure = "property: " + why;

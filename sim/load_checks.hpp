@@ -18,6 +18,14 @@
 //   died just before the heal pins the window until it is noticed),
 //   whichever is later.
 //
+// Core restarts: the checks judge the whole run, not one core. The runner
+// feeds counters summed over the core's lives (each new core's start at
+// zero: resends and verdicts are added up, gauges such as in-flight are the
+// live core's) and reports each restart as a fault that can cause resends
+// (fault(..., suspect=true)) while the core is down and for `settle_ns`
+// after. What a dead core held is not owed here: the runner settles each
+// core epoch's books at its death (sim/runner.cpp, core_crash).
+//
 // Usage:
 //   aegis::sim::load_checks lc{params};
 //   lc.fault(now, end, outstanding);      // each timed fault as it starts

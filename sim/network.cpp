@@ -87,6 +87,8 @@ void network::try_attach(socket_id connecting, std::uint32_t pid) {
     sockets_[bound].pipes.push_back(pid);
     ++counters_.connections;
     world_.record_for(c.process, event_kind::connect, pid, bound);
+    notify_monitor(connecting);
+    notify_monitor(bound);
     // Messages queued before the connection leave now, in order.
     ns_t t = world_.now_ns();
     for (message& m : p.queue) {
@@ -101,6 +103,14 @@ void network::try_attach(socket_id connecting, std::uint32_t pid) {
 void network::kill_pipe(std::uint32_t pid, socket_id closed) {
   pipe& p = pipes_[pid];
   if (p.dead) return;
+  if (p.attached && p.pull == closed && p.push != no_socket && sockets_[p.push].open &&
+      !sockets_[p.push].connected.empty()) {
+    // libzmq: a connecting socket's session keeps its pipe when the
+    // connection ends (ZMQ_IMMEDIATE off); what is still in it goes to the
+    // next peer that binds the endpoint.
+    keep_for_reconnect(pid);
+    return;
+  }
   p.dead = true;
   const process_id dead_process = sockets_[closed].process;
   const bool pull_dead = p.pull == no_socket || p.pull == closed || !sockets_[p.pull].open;
@@ -125,6 +135,10 @@ void network::kill_pipe(std::uint32_t pid, socket_id closed) {
     if (side == no_socket) continue;
     socket_rec& s = sockets_[side];
     if (side == closed || !s.open || s.connected.empty()) continue;
+    if (auto it = std::find(no_reconnect_.begin(), no_reconnect_.end(), side); it != no_reconnect_.end()) {
+      no_reconnect_.erase(it);
+      continue;
+    }
     const ns_t retry = static_cast<ns_t>(s.options.reconnect_ivl_ms) * 1'000'000;
     world_.at(now + (retry > 0 ? retry : 1'000'000), [this, side] {
       socket_rec& c = sockets_[side];
@@ -140,6 +154,85 @@ void network::kill_pipe(std::uint32_t pid, socket_id closed) {
   }
   if (p.queue.empty()) detach(pid);
   if (p.pull != no_socket) world_.wake_all(sockets_[p.pull].readers);
+  for (socket_id side : {p.push, p.pull}) {
+    if (side != no_socket && side != closed) notify_monitor(side);
+  }
+}
+
+void network::keep_for_reconnect(std::uint32_t pid) {
+  pipe& p = pipes_[pid];
+  AEGIS_ASSERT(p.attached && !p.dead && p.push != no_socket && p.pull != no_socket,
+               "only an established pipe of a connecting PUSH is kept for a reconnect");
+  const socket_id sender = p.push;
+  const socket_id receiver = p.pull;
+  AEGIS_ASSERT(!sockets_[sender].connected.empty(), "the kept side is the connecting one");
+  const ns_t now = world_.now_ns();
+  // What the receiver had taken is lost with its side of the connection:
+  // the messages delivered to it, up to its RCVHWM (a receiver that stopped
+  // reading takes no more; the rest waits on the sender's side). The
+  // sender's own pipe keeps at most SNDHWM of the rest (the kernel buffers
+  // and libzmq's encoder go with the connection too).
+  auto hwm = [](int v) { return v <= 0 ? SIZE_MAX : static_cast<std::size_t>(v); };
+  const std::size_t keep_max = hwm(sockets_[sender].options.send_hwm);
+  const std::size_t taken_max = hwm(sockets_[receiver].options.recv_hwm);
+  std::size_t lost = 0;
+  while (!p.queue.empty() && lost < taken_max && p.queue.front().deliver_at_ns <= now) {
+    p.queue.pop_front();
+    ++lost;
+  }
+  while (p.queue.size() > keep_max) {
+    p.queue.pop_front();
+    ++lost;
+  }
+  counters_.lost += lost;
+  world_.record_for(sockets_[sender].process, event_kind::disconnect, pid, static_cast<std::int64_t>(lost));
+  if (lost != 0) world_.record_for(sockets_[sender].process, event_kind::lost, pid, static_cast<std::int64_t>(lost));
+  auto& v = sockets_[receiver].pipes;
+  v.erase(std::remove(v.begin(), v.end(), pid), v.end());
+  world_.wake_all(sockets_[receiver].readers);
+  p.pull = no_socket;
+  p.attached = false;
+  AEGIS_ASSERT(p.queue.size() <= keep_max, "a detached pipe holds at most SNDHWM messages");
+  notify_monitor(sender);
+  const ns_t retry = static_cast<ns_t>(sockets_[sender].options.reconnect_ivl_ms) * 1'000'000;
+  world_.at(now + (retry > 0 ? retry : 1'000'000), [this, sender, pid] { try_attach(sender, pid); });
+}
+
+void network::drop_connection(std::uint32_t pid) {
+  pipe& p = pipes_[pid];
+  AEGIS_ASSERT(!p.dead && p.pull != no_socket, "a receiver drops a live connection");
+  const socket_id receiver = p.pull;
+  if (p.attached && p.push != no_socket && sockets_[p.push].open && !sockets_[p.push].connected.empty()) {
+    // The receiver is the bound side: its session ends; the connecting
+    // sender reconnects and keeps what it had not handed over.
+    keep_for_reconnect(pid);
+    return;
+  }
+  // The receiver connected: libzmq 4.3 ends a connecting session for good on
+  // a protocol error (no reconnect), and the pipe goes with what it holds.
+  no_reconnect_.push_back(receiver);
+  kill_pipe(pid, p.push);
+  p.queue.clear();
+  detach(pid);
+}
+
+void network::notify_monitor(socket_id s) {
+  const socket_rec& r = sockets_[s];
+  if (r.monitor != no_doorbell && r.open) ring_bell(r.monitor);
+}
+
+bool network::connected(socket_id id) const {
+  const socket_rec& s = sockets_.at(id);
+  if (!s.open) return false;
+  return std::any_of(s.pipes.begin(), s.pipes.end(), [&](std::uint32_t pid) {
+    const pipe& p = pipes_[pid];
+    return p.attached && !p.dead;
+  });
+}
+
+void network::monitor(socket_id id, doorbell_id d) {
+  AEGIS_ASSERT(d < doorbells_.size(), "monitor with a doorbell of this network");
+  sockets_.at(id).monitor = d;
 }
 
 void network::detach(std::uint32_t pid) {
@@ -240,15 +333,17 @@ recv_result network::recv(socket_id id, std::vector<std::byte>& buffer) {
       got = true;
       const auto max = s.options.max_msg_bytes;
       if (max >= 0 && static_cast<std::int64_t>(buffer.size()) > max) {
-        // libzmq drops the connection of a peer that exceeds ZMQ_MAXMSGSIZE;
-        // the model drops the message and counts it.
+        // libzmq: a message above ZMQ_MAXMSGSIZE is a protocol error; the
+        // receiver drops the connection and never sees the message.
         ++counters_.oversized;
         world_.record(event_kind::lost, pid, 1, "oversized");
+        if (!p.dead) drop_connection(pid);
         got = false;
         break;
       }
       ++counters_.received;
       world_.record(event_kind::recv, pid, static_cast<std::int64_t>(buffer.size()));
+      if (on_receive_) on_receive_(s.process, id, buffer);
     }
     if (got) return recv_result::ok;
     if (!readable(id)) return recv_result::would_block;
@@ -262,6 +357,10 @@ doorbell_id network::make_doorbell() {
 
 void network::ring(doorbell_id d) {
   world_.yield_point();
+  ring_bell(d);
+}
+
+void network::ring_bell(doorbell_id d) {
   doorbell_rec& b = doorbells_.at(d);
   b.rung = true;
   world_.wake_all(b.waiters);

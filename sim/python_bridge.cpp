@@ -73,16 +73,17 @@ std::optional<python_bridge::model_verdict> python_bridge::expected_verdict(std:
 // core as the chunk's cost, so its chunk sizes follow the simulated model.
 void bridge_model::python_loop(std::uint64_t incarnation) {
   python_bridge::start_interpreter();
-  socket_options pull_opts;
+  socket_options pull_opts;  // No ZMQ_MAXMSGSIZE on the connecting offload PULL, as bridge.py (see loop()).
   pull_opts.recv_hwm = config_.recv_hwm;
-  pull_opts.max_msg_bytes = static_cast<std::int64_t>(max_frame_bytes);
   pull_opts.reconnect_ivl_ms = config_.reconnect_ivl_ms;
   socket_options push_opts;
   push_opts.send_hwm = config_.send_hwm;
   push_opts.reconnect_ivl_ms = config_.reconnect_ivl_ms;
   sim_env::socket pull = env_->make_socket(socket_kind::pull, pull_opts);
   sim_env::socket push = env_->make_socket(socket_kind::push, push_opts);
-  sim_env::doorbell stop_bell = env_->make_doorbell();
+  // The offload socket's monitor, as bridge.py's: rung when the connection comes up or goes down.
+  sim_env::doorbell monitor_bell = env_->make_doorbell();
+  net_.monitor(pull.id(), monitor_bell.id());
   pull.connect(config_.offload_endpoint);
   push.connect(config_.verdict_endpoint);
 
@@ -96,7 +97,8 @@ void bridge_model::python_loop(std::uint64_t incarnation) {
   py::object core_tick = core.attr("tick");
   py::object core_receive = core.attr("receive");
   py::object core_note_cost = core.attr("note_cost");
-  core.attr("set_offload_up")(true);
+  py::object core_set_offload_up = core.attr("set_offload_up");
+  bool offload_up = false;
   auto send_hellos = [&](const py::handle& frames) {
     for (const py::handle raw : frames) {
       if (push.send(bytes_of(raw)) == send_result::ok) {
@@ -107,7 +109,15 @@ void bridge_model::python_loop(std::uint64_t incarnation) {
       }
     }
   };
-  auto tick = [&] { send_hellos(core_tick(env_->now_ns())); };
+  // As bridge.py: the monitor's news first (a HELLO is due at once when the
+  // connection comes up, none leaves while it is down), then a due HELLO.
+  auto tick = [&] {
+    if (pull.connected() != offload_up) {
+      offload_up = pull.connected();
+      core_set_offload_up(offload_up);
+    }
+    send_hellos(core_tick(env_->now_ns()));
+  };
   std::uint64_t bad_seen = 0, dups_seen = 0, errors_seen = 0;
   auto take_counters = [&] {
     const auto [bad, dups, errors] = counters(core).cast<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>>();
@@ -123,7 +133,7 @@ void bridge_model::python_loop(std::uint64_t incarnation) {
   std::vector<txn_record> records;
   decoded_frame frame;
   for (;;) {
-    const wake_reason why = env_->wait(pull, stop_bell, core.attr("next_deadline_ns").cast<ns_t>());
+    const wake_reason why = env_->wait(pull, monitor_bell, core.attr("next_deadline_ns").cast<ns_t>());
     if (why == wake_reason::readable) {
       py::list raws;
       for (std::size_t i = 0; i < config_.batch_max; ++i) {
@@ -135,7 +145,7 @@ void bridge_model::python_loop(std::uint64_t incarnation) {
         if (bridge_rules::decode_into(buf, frame, records) != nullptr) continue;
         world_.record(event_kind::batch_received, records.empty() ? 0 : records.front().seq,
                       static_cast<std::int64_t>(records.size()));
-        if (observer_) observer_(incarnation, records);
+        if (observer_) observer_(incarnation, frame.header.epoch, records);
       }
       core_receive(raws, env_->now_ns());
       while (core.attr("busy").cast<bool>()) {

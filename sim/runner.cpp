@@ -23,6 +23,7 @@ struct txn_state {
   enum : std::uint8_t { unknown, offering, accepted, dropped };
   std::uint8_t state = unknown;
   std::uint8_t fates = 0;
+  std::uint16_t life = 0;  // Index of the core process (epoch) that was offered it.
 };
 
 const char* offload_endpoint = "ipc://sim/offload.sock";
@@ -48,6 +49,11 @@ class run_state {
       twin_.observe(o_.on_batch);
     }
     twin_.on_death([this] { load_.death(off_ != nullptr ? off_->counters().outstanding : 0); });
+    // Which VERDICT frames of an earlier core's epoch reach the current core:
+    // the bridge's connecting PUSH keeps what it queued while no core was
+    // bound and delivers it to the next one, which must reject exactly those
+    // as wrong_epoch (and nothing else: the model bridge is honest).
+    net_.observe_receive([this](process_id p, socket_id, std::span<const std::byte> bytes) { core_received(p, bytes); });
     bridge_.on_death([this] { load_.death(off_ != nullptr ? off_->counters().outstanding : 0); });
     world_.set_mutant(s_.mutant);
     if (s_.bridge == bridge_kind::python) {
@@ -60,6 +66,7 @@ class run_state {
     const std::uint64_t expected = *s_.rate_per_s * static_cast<std::uint64_t>(s_.sim_duration_ns / 1'000'000) / 1000;
     const std::size_t reserve = static_cast<std::size_t>(std::min<std::uint64_t>(expected + expected / 4 + 1024, 1u << 24));
     txns_.reserve(reserve);
+    died_.reserve(reserve);
     seq_used_.reserve(reserve / 64 + 1);
   }
 
@@ -81,7 +88,15 @@ class run_state {
     rep.end_ns = r.end_ns;
     rep.steps = r.steps;
     rep.counters = final_counters_;
-    rep.workload = counts_;
+    rep.workload = totals();
+    rep.epochs = epochs_;
+    if (!epochs_.empty()) {
+      epochs_.back().workload = counts_;
+      rep.epochs.back().workload = counts_;
+      rep.epochs.back().counters = final_counters_;
+      rep.epochs.back().wrong_epoch_rejects = final_counters_.rejected(reject_reason::wrong_epoch);
+    }
+    if (epochs_.size() > 1) rep.txn_died = died_;
     rep.bridge = bridge_.stats();
     rep.network = net_.counters();
     rep.load = load_.figures();
@@ -244,6 +259,18 @@ class run_state {
             world_.stall_clock(core_, end);
           });
           break;
+        case fault_kind::restart:
+          // The core process dies (a crash: nothing of it runs again) and a
+          // new one with a new epoch starts later; the bridge lives on.
+          world_.at(e.at_ns, [this, e] {
+            if (!world_.alive(core_) || main_done_) return;  // Already down.
+            load_.fault(world_.now_ns(), world_.now_ns() + e.duration_ns, outstanding(), true);
+            core_crash();
+            world_.at(world_.now_ns() + e.duration_ns, [this] {
+              if (!world_.alive(core_) && world_.now_ns() < heal_at_) core_start();
+            });
+          });
+          break;
       }
     }
     world_.at(heal_at_, [this] {
@@ -254,7 +281,138 @@ class run_state {
       net_.clog(offload_endpoint, 0, 0);
       net_.clog(verdict_endpoint, 0, 0);
       if (!bridge_.alive()) bridge_.start();
+      if (!world_.alive(core_)) core_start();
     });
+  }
+
+  // ------------------------------------------------------------ core restarts
+
+  void core_start() {
+    world_.revive(core_);
+    world_.spawn(core_, "core-main", [this] { core_main(); });
+  }
+
+  // The core process dies now (scheduler context). What it owed is settled
+  // first, exactly: every transaction it accepted has a fate from it or dies
+  // with it, and its counters agree with the workload's own.
+  void core_crash() {
+    AEGIS_ASSERT(world_.alive(core_) && !main_done_, "a running core crashes");
+    // A core restarted and crashed again before its first slice has no life
+    // of its own yet: the books of the last life are settled once.
+    if (epochs_.size() > settled_lives_) {
+      settled_lives_ = epochs_.size();
+      core_epoch_report& life = epochs_.back();
+      const std::size_t index = epochs_.size() - 1;
+      for (std::uint64_t id = life.first_txn_id; id <= next_txn_id_; ++id) {
+        txn_state& ts = txns_[id];
+        AEGIS_ASSERT(ts.life == index, "ids from first_txn_id on were offered by this life");
+        if (ts.state == txn_state::accepted && ts.fates == 0) {
+          died_[id] = died_with::core;
+          ++life.died_with_core;
+        } else if (ts.state == txn_state::offering) {
+          died_[id] = died_with::offload;
+          ++life.died_in_offload;
+        }
+      }
+      AEGIS_ASSERT(life.died_in_offload == in_offload_, "every offload() in progress dies with the core");
+      life.died_ns = world_.now_ns();
+      life.workload = counts_;
+      if (off_ != nullptr) {
+        const offloader_counters c = off_->counters();
+        life.counters = c;
+        life.wrong_epoch_rejects = c.rejected(reject_reason::wrong_epoch);
+        settle_dead_life(life, c);
+        dead_retransmits_ += c.retransmits;
+        dead_verdicts_ += c.verdicts;
+      }
+      totals_.offered += counts_.offered;
+      totals_.accepted += counts_.accepted;
+      totals_.dropped_ring_full += counts_.dropped_ring_full;
+      totals_.dropped_timeout += counts_.dropped_timeout;
+      totals_.dropped_closed += counts_.dropped_closed;
+      totals_.verdicts += counts_.verdicts;
+      totals_.expired += counts_.expired;
+      counts_ = {};
+    }
+    world_.record(event_kind::fault, epochs_.size(), 0, "core.crash");
+    off_ = nullptr;
+    world_.crash(core_);
+    // Its producers died with it, inside offload() or not.
+    in_offload_ = 0;
+    producers_running_ = 0;
+  }
+
+  // A dead core's books, at its death: exact up to what was in progress (an
+  // offload() call that had not returned, one fate callback whose counter
+  // was not bumped yet, one received frame not yet judged).
+  void settle_dead_life(const core_epoch_report& life, const offloader_counters& c) {
+    auto fail = [&](std::string why) {
+      world_.fail(fmt::format("core epoch {:x} at its death: {}", life.epoch, why));
+    };
+    if (c.abandoned != 0) return fail(fmt::format("{} txns abandoned", c.abandoned));
+    // The pump bumps its counter right after the callback: it may have died in between.
+    if (c.verdicts > counts_.verdicts || c.expired > counts_.expired ||
+        c.verdicts + c.expired + 1 < counts_.verdicts + counts_.expired) {
+      return fail(fmt::format("it counts {} verdicts and {} expired, its callbacks saw {} and {}", c.verdicts, c.expired,
+                              counts_.verdicts, counts_.expired));
+    }
+    // in_flight = accepted - verdicts - expired: what it held and now dies
+    // with it (plus a fate whose counter was not bumped, and offers in progress).
+    const std::uint64_t in_progress = life.died_in_offload;
+    if (c.in_flight < life.died_with_core || c.in_flight > life.died_with_core + in_progress + 1) {
+      return fail(fmt::format("the core held {} txns, the workload counts {} accepted without a fate (+{} offers in "
+                              "progress)",
+                              c.in_flight, life.died_with_core, in_progress));
+    }
+    if (c.dropped() < counts_.dropped_ring_full + counts_.dropped_timeout + counts_.dropped_closed ||
+        c.dropped() > counts_.dropped_ring_full + counts_.dropped_timeout + counts_.dropped_closed + in_progress) {
+      return fail(fmt::format("the core dropped {}, producers saw {} drops (+{} offers in progress)", c.dropped(),
+                              counts_.dropped_ring_full + counts_.dropped_timeout + counts_.dropped_closed, in_progress));
+    }
+    const std::uint64_t rejected = c.rejected(reject_reason::wrong_epoch);
+    if (rejected > life.old_epoch_frames || rejected + 1 < life.old_epoch_frames) {
+      return fail(fmt::format("{} wrong_epoch rejects for {} frames of earlier epochs delivered", rejected,
+                              life.old_epoch_frames));
+    }
+  }
+
+  // Every message a process receives (the network's observer): counts the
+  // VERDICT frames of an earlier core's epoch that reach the current core.
+  void core_received(process_id p, std::span<const std::byte> bytes) {
+    if (p != core_ || epochs_.empty() || world_.failed()) return;
+    const decoded_frame f = decode_frame(bytes);
+    if (!f.ok() || f.header.type != frame_type::verdict) return;
+    core_epoch_report& life = epochs_.back();
+    if (f.header.epoch == life.epoch) return;
+    const bool earlier = std::any_of(epochs_.begin(), epochs_.end() - 1,
+                                     [&](const core_epoch_report& e) { return e.epoch == f.header.epoch; });
+    if (!earlier) {
+      return world_.fail(fmt::format("a VERDICT frame of epoch {:x} reached core epoch {:x}; no earlier core had it",
+                                     f.header.epoch, life.epoch));
+    }
+    world_.reached("old_epoch_verdict_reached_new_core");
+    ++life.old_epoch_frames;
+  }
+
+  workload_counts totals() const {
+    workload_counts t = totals_;
+    t.offered += counts_.offered;
+    t.accepted += counts_.accepted;
+    t.dropped_ring_full += counts_.dropped_ring_full;
+    t.dropped_timeout += counts_.dropped_timeout;
+    t.dropped_closed += counts_.dropped_closed;
+    t.verdicts += counts_.verdicts;
+    t.expired += counts_.expired;
+    return t;
+  }
+
+  // The load checks judge the whole run: resends and verdicts summed over
+  // the core's lives (each core's counters start at zero), gauges the
+  // current core's.
+  offloader_counters load_view(offloader_counters c) const {
+    c.retransmits += dead_retransmits_;
+    c.verdicts += dead_verdicts_;
+    return c;
   }
 
   // ------------------------------------------------------------ core process
@@ -268,18 +426,34 @@ class run_state {
     cfg.retransmit_timeout_ns = *s_.retransmit_ns;
     cfg.ttl_ns = *s_.ttl_ns;
     cfg.batch_max = *s_.batch_max;
-    prng boot = world_.stream("core.epoch");
-    cfg.epoch = boot.next() | 1;
+    // A new core process: a new epoch, never one an earlier core had.
+    if (!epoch_rng_) epoch_rng_.emplace(world_.stream("core.epoch"));
+    std::uint64_t epoch = 0;
+    while (epoch == 0 || std::any_of(epochs_.begin(), epochs_.end(), [&](const core_epoch_report& e) { return e.epoch == epoch; })) {
+      epoch = epoch_rng_->next() | 1;
+    }
+    cfg.epoch = epoch;
+    const auto life = static_cast<std::uint16_t>(epochs_.size());
+    AEGIS_ASSERT(epochs_.size() < UINT16_MAX, "core lives fit the per-txn index");
+    core_epoch_report report;
+    report.epoch = epoch;
+    report.started_ns = world_.now_ns();
+    report.first_txn_id = next_txn_id_ + 1;
+    epochs_.push_back(report);
+    counts_ = {};
+    std::fill(seq_used_.begin(), seq_used_.end(), 0);  // Seqs start again in a new epoch.
+    if (life != 0) world_.record(event_kind::phase, life, static_cast<std::int64_t>(epoch & INT64_MAX), "core.restart");
+    if (o_.on_core_start) o_.on_core_start(epoch);
     std::optional<sim_offloader> off;
-    off.emplace(core_env_, cfg, [this](const txn& t, std::uint64_t seq, fate f, const verdict* v, ns_t offload_ns) {
-      on_fate(t, seq, f, v, offload_ns);
+    off.emplace(core_env_, cfg, [this, life](const txn& t, std::uint64_t seq, fate f, const verdict* v, ns_t offload_ns) {
+      on_fate(life, t, seq, f, v, offload_ns);
     });
     off_ = &*off;
     off->start();
 
     std::vector<sim_env::thread> producers;
     for (std::uint32_t i = 0; i < *s_.producers; ++i) {
-      producers.push_back(core_env_.spawn(fmt::format("producer-{}", i), [this, i] { producer(i); }));
+      producers.push_back(core_env_.spawn(fmt::format("producer-{}", i), [this, i, life] { producer(i, life); }));
     }
     core_env_.sleep_until_ns(workload_end_);
     world_.record(event_kind::phase, 0, 0, "converge");
@@ -320,9 +494,10 @@ class run_state {
     main_done_ = true;
   }
 
-  void producer(std::uint32_t index) {
+  void producer(std::uint32_t index, std::uint16_t life) {
     ++producers_running_;
-    prng r = world_.stream(fmt::format("workload.producer.{}", index));
+    prng r = world_.stream(life == 0 ? fmt::format("workload.producer.{}", index)
+                                     : fmt::format("workload.core.{}.producer.{}", life, index));
     const ns_t mean_ns = static_cast<ns_t>(1'000'000'000ULL * *s_.producers / *s_.rate_per_s);
     const std::uint32_t burst = *s_.burst_factor;
     bool bursting = false;
@@ -350,7 +525,9 @@ class run_state {
       t.channel = static_cast<std::uint8_t>(r.below(3));
       t.mcc = static_cast<std::uint32_t>(5000 + r.below(1000));
       if (txns_.size() <= id) txns_.resize(std::max<std::size_t>(id + 1, 2 * txns_.size()));
+      if (died_.size() <= id) died_.resize(txns_.size(), died_with::none);
       txns_[id].state = txn_state::offering;
+      txns_[id].life = life;
       ++in_offload_;
       const offload_status st = off_->offload(t);
       --in_offload_;
@@ -375,13 +552,19 @@ class run_state {
     --producers_running_;
   }
 
-  void on_fate(const txn& t, std::uint64_t seq, fate f, const verdict* v, ns_t) {
+  void on_fate(std::uint16_t life, const txn& t, std::uint64_t seq, fate f, const verdict* v, ns_t) {
     const std::uint64_t id = t.txn_id;
     world_.record(event_kind::fate, id, static_cast<std::int64_t>(f));
     if (id == 0 || id >= txns_.size() || txns_[id].state == txn_state::unknown) {
       return world_.fail(fmt::format("fate for txn {} that was never offered (seq {})", id, seq));
     }
     txn_state& ts = txns_[id];
+    // Fates never cross core lives: core epoch E gives fates only to what
+    // epoch E accepted, whatever bridge incarnation answered.
+    if (ts.life != life || life + 1u != epochs_.size()) {
+      return world_.fail(fmt::format("core epoch {:x} gave a fate to txn {} (seq {}), which core epoch {:x} accepted",
+                                     epochs_[life].epoch, id, seq, epochs_[ts.life].epoch));
+    }
     if (ts.state == txn_state::dropped) return world_.fail(fmt::format("fate for txn {} that offload() dropped", id));
     if (ts.fates != 0) return world_.fail(fmt::format("second fate for txn {} (seq {}): exactly-once broken", id, seq));
     const std::size_t word = static_cast<std::size_t>(seq >> 6);
@@ -441,7 +624,7 @@ class run_state {
       check_core();
       if (world_.failed()) return;
     }
-    if (off_ != nullptr) load_.sample(world_.now_ns(), off_->counters(), next_txn_id_);
+    if (off_ != nullptr) load_.sample(world_.now_ns(), load_view(off_->counters()), next_txn_id_);
     if (o_.extra_invariant) {
       if (std::string why = o_.extra_invariant(); !why.empty()) world_.fail(std::move(why));
     }
@@ -460,6 +643,16 @@ class run_state {
     if (rc.unreleased > off_->config().ring_capacity) return fail("ring holds more entries than its capacity");
     if (c.unknown_seq != 0) return fail(fmt::format("the core saw {} verdicts for unknown seqs", c.unknown_seq));
     for (reject_reason r : all_reject_reasons) {
+      if (r == reject_reason::wrong_epoch) {
+        // The one expected reject: a frame of an earlier core's epoch that
+        // the bridge queued while no core was bound, delivered to this core.
+        const std::uint64_t delivered = epochs_.back().old_epoch_frames;
+        if (c.rejected(r) > delivered) {
+          return fail(fmt::format("the core rejected {} frame(s) as wrong_epoch; {} frame(s) of earlier epochs reached it",
+                                  c.rejected(r), delivered));
+        }
+        continue;
+      }
       if (c.rejected(r) != 0) {
         // No bridge here is rogue: an honest bridge is never rejected, whichever it is.
         return fail(fmt::format("the core rejected {} frame(s) from the honest {} bridge as {}", c.rejected(r),
@@ -492,6 +685,10 @@ class run_state {
     auto fail = [&](std::string why) { world_.fail(std::move(why)); };
     if (c.in_flight != 0) return fail(fmt::format("{} txns in flight after drain", c.in_flight));
     if (!c.identity_holds()) return fail("accounting identity broken at the end");
+    if (c.rejected(reject_reason::wrong_epoch) != epochs_.back().old_epoch_frames) {
+      return fail(fmt::format("{} wrong_epoch rejects at the end for {} frames of earlier epochs delivered",
+                              c.rejected(reject_reason::wrong_epoch), epochs_.back().old_epoch_frames));
+    }
     if (c.offered != counts_.offered || c.accepted != counts_.accepted || c.verdicts != counts_.verdicts ||
         c.expired != counts_.expired || c.dropped_ring_full != counts_.dropped_ring_full ||
         c.dropped_timeout != counts_.dropped_timeout || c.dropped_closed != counts_.dropped_closed) {
@@ -499,7 +696,7 @@ class run_state {
     }
     for (std::uint64_t id = 1; id <= next_txn_id_; ++id) {
       const txn_state& ts = txns_[id];
-      if (ts.state == txn_state::accepted && ts.fates != 1) {
+      if (ts.state == txn_state::accepted && ts.fates != 1 && died_[id] == died_with::none) {
         return fail(fmt::format("accepted txn {} has no fate after convergence", id));
       }
     }
@@ -528,8 +725,15 @@ class run_state {
   std::uint64_t checked_at_steps_ = UINT64_MAX;  // world steps at the last check of the core's state.
   std::uint64_t next_txn_id_ = 0;
   std::vector<txn_state> txns_;
-  std::vector<std::uint64_t> seq_used_;  // Bit per seq: reported once (a bit, not an id: 64x less memory to fault in).
-  workload_counts counts_;
+  std::vector<std::uint64_t> seq_used_;  // Bit per seq of the current epoch: reported once (a bit, not an id: 64x less memory to fault in).
+  workload_counts counts_;               // The current core life's.
+  workload_counts totals_;               // Earlier core lives'.
+  std::vector<core_epoch_report> epochs_;  // One per core life.
+  std::vector<died_with> died_;          // By txn id.
+  std::optional<prng> epoch_rng_;        // Draws each core's epoch.
+  std::size_t settled_lives_ = 0;        // Core lives whose books were settled at their death.
+  std::uint64_t dead_retransmits_ = 0;   // Earlier lives' counters, for the load checks.
+  std::uint64_t dead_verdicts_ = 0;
   offloader_counters final_counters_;
 };
 
@@ -573,6 +777,18 @@ std::string run_report::summary() const {
       load.goodput_ratio < 0 ? std::string("-") : fmt::format("{:.3f}", load.goodput_ratio));
   out += fmt::format("network: sent={} received={} would_block={} lost={} connections={}\n", network.sent,
                      network.received, network.would_block, network.lost, network.connections);
+  if (epochs.size() > 1) {
+    for (std::size_t i = 0; i < epochs.size(); ++i) {
+      const core_epoch_report& e = epochs[i];
+      out += fmt::format(
+          "core epoch {} ({:x}): started={} died={} offered={} accepted={} verdicts={} expired={} dropped={} "
+          "died_with_core={} died_in_offload={} old_epoch_frames={} wrong_epoch_rejects={}\n",
+          i, e.epoch, format_duration(e.started_ns), e.died_ns < 0 ? std::string("-") : format_duration(e.died_ns),
+          e.workload.offered, e.workload.accepted, e.workload.verdicts, e.workload.expired,
+          e.workload.dropped_ring_full + e.workload.dropped_timeout + e.workload.dropped_closed, e.died_with_core,
+          e.died_in_offload, e.old_epoch_frames, e.wrong_epoch_rejects);
+    }
+  }
   std::string sites;
   for (const auto& [name, st] : fault_sites) {
     sites += fmt::format(" {}:{}{}", name, st.active ? "active" : "dormant", st.active ? fmt::format("/fired={}", st.fired) : "");

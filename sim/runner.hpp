@@ -43,10 +43,12 @@ struct run_options {
   std::function<std::string()> extra_invariant;
   /// Self-test of the crash path: an assertion fires at this virtual time (-1 = never).
   ns_t assert_at_ns = -1;
-  /// Observes every TXN frame a bridge incarnation receives.
+  /// Observes every TXN frame a bridge incarnation receives (with the frame's epoch).
   bridge_model::batch_observer on_batch;
   /// Called on the producer fiber after each offload() returns (txn ids start at 1).
   std::function<void(std::uint64_t txn_id, offload_status status)> on_offload;
+  /// Called when a core process starts, with its epoch (again after each restart).
+  std::function<void(std::uint64_t epoch)> on_core_start;
   /// Called on the pump fiber for each fate, after the runner's own checks.
   std::function<void(std::uint64_t txn_id, std::uint64_t seq, fate f, ns_t now_ns)> on_fate;
 };
@@ -62,6 +64,28 @@ struct workload_counts {
   std::uint64_t expired = 0;           ///< Fate callbacks with expired.
 };
 
+/// One core process's life. A `restart` fault ends a life and starts the
+/// next with a new epoch; each life owes exactly what it accepted.
+struct core_epoch_report {
+  std::uint64_t epoch = 0;                ///< The epoch on the wire (random, non-zero, never reused).
+  ns_t started_ns = 0;                    ///< When this core started.
+  ns_t died_ns = -1;                      ///< When it died (-1: it ran to the end).
+  std::uint64_t first_txn_id = 0;         ///< Its producers' txn ids start here (ids are global, so per-epoch distinguishable).
+  workload_counts workload;               ///< The workload's own accounting of this life.
+  offloader_counters counters;            ///< Its counters at its end.
+  std::uint64_t died_with_core = 0;       ///< Accepted by this core, not terminal when it died: lost with the process.
+  std::uint64_t died_in_offload = 0;      ///< offload() calls in progress when it died (the caller died too).
+  std::uint64_t old_epoch_frames = 0;     ///< VERDICT frames of an earlier core's epoch delivered to this core.
+  std::uint64_t wrong_epoch_rejects = 0;  ///< Its wrong_epoch rejects (exactly old_epoch_frames).
+};
+
+/// What became of a transaction whose core died (run_report::txn_died, by id).
+enum class died_with : std::uint8_t {
+  none = 0,     ///< Its core lived to give it a fate (or a drop).
+  core = 1,     ///< Accepted, not terminal when its core died.
+  offload = 2,  ///< offload() had not returned when its core died.
+};
+
 /// Everything a run produced.
 struct run_report {
   int exit_code = exit_pass;               ///< 0, 1 or 2 (3 never returns: abort).
@@ -71,8 +95,10 @@ struct run_report {
   std::uint64_t events = 0;                ///< Events recorded.
   ns_t end_ns = 0;                         ///< Virtual time at the end.
   std::uint64_t steps = 0;                 ///< Yield points.
-  offloader_counters counters;             ///< The offloader's counters at the end.
-  workload_counts workload;                ///< The workload's own accounting.
+  offloader_counters counters;             ///< The last core's counters at the end (epochs: each core's).
+  workload_counts workload;                ///< The workload's own accounting (all epochs).
+  std::vector<core_epoch_report> epochs;   ///< One per core process, in order (one without restarts).
+  std::vector<died_with> txn_died;         ///< By txn id: lost with a dying core (empty without restarts).
   bridge_model_stats bridge;               ///< Bridge model counters.
   network_counters network;                ///< Transport counters.
   load_figures load;                       ///< Liveness-under-load figures.

@@ -23,6 +23,7 @@ const char* to_string(fault_kind k) noexcept {
     case fault_kind::clog_verdict: return "clog.verdict";
     case fault_kind::clock: return "clock";
     case fault_kind::twin: return "twin";
+    case fault_kind::restart: return "restart";
   }
   return "?";
 }
@@ -30,7 +31,7 @@ const char* to_string(fault_kind k) noexcept {
 namespace {
 std::optional<fault_kind> parse_kind(std::string_view s) {
   for (fault_kind k : {fault_kind::crash, fault_kind::stall, fault_kind::slow, fault_kind::clog_offload,
-                       fault_kind::clog_verdict, fault_kind::clock, fault_kind::twin}) {
+                       fault_kind::clog_verdict, fault_kind::clock, fault_kind::twin, fault_kind::restart}) {
     if (s == to_string(k)) return k;
   }
   return std::nullopt;
@@ -161,6 +162,9 @@ fault_plan default_fault_plan(std::uint64_t seed, ns_t duration_ns) {
     const std::uint32_t rate = (site == "pump.slow" || site == "clock.stall") ? 200 : 2'000;
     p.sites.push_back({std::string(site), 250'000, rate});
   }
+  // Drawn last, so the draws above keep their values: a core restart in a
+  // quarter of the plans, the core down 1 ms-500 ms.
+  if (r.chance(1, 4)) p.events.push_back({fault_kind::restart, frac(15, 65), ms(1, 500), 0});
   p.heal_at_ns = duration_ns / 4 * 3;
   std::stable_sort(p.events.begin(), p.events.end(), [](const fault_event& a, const fault_event& b) { return a.at_ns < b.at_ns; });
   return p;

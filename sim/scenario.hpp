@@ -20,6 +20,10 @@
 //   clock@T/DUR             the core's clock stands still during DUR
 //   twin@T/DUR              a second bridge process runs alongside during DUR
 //                           (a rolling restart's overlap), then dies
+//   restart@T/DOWN          the core process dies at T (its ring and every
+//                           accepted, not yet terminal transaction with it)
+//                           and a new core process with a new epoch starts
+//                           DOWN later; the bridge lives on
 //   site:NAME/ACT/RATE      fault site NAME active with ACT ppm, firing at RATE ppm
 //   heal@T                  from T on: no faults, bridge alive and fast
 // `none` is the empty plan; `default` asks the seed for one (see derive()).
@@ -45,14 +49,14 @@ const char* to_string(bridge_kind b) noexcept;
 std::optional<bridge_kind> parse_bridge_kind(std::string_view text) noexcept;
 
 /// Kinds of timed fault events.
-enum class fault_kind : std::uint8_t { crash, stall, slow, clog_offload, clog_verdict, clock, twin };
+enum class fault_kind : std::uint8_t { crash, stall, slow, clog_offload, clog_verdict, clock, twin, restart };
 const char* to_string(fault_kind k) noexcept;
 
 /// One timed fault.
 struct fault_event {
   fault_kind kind = fault_kind::crash;  ///< What happens.
   ns_t at_ns = 0;                       ///< When, from the run's start.
-  ns_t duration_ns = 0;                 ///< crash: restart delay; others: how long it lasts.
+  ns_t duration_ns = 0;                 ///< crash, restart: restart delay; others: how long it lasts.
   std::int64_t arg = 0;                 ///< slow: factor; clog: extra delay ns.
   bool operator==(const fault_event&) const = default;
 };

@@ -196,6 +196,9 @@ class sim_env {
     }
     /// The network-wide id.
     socket_id id() const noexcept { return id_; }
+    /// Simulator only (the bridge model's socket monitor): true while a
+    /// connection is established.
+    bool connected() const { return net_ != nullptr && net_->connected(id_); }
 
    private:
     network* net_ = nullptr;

@@ -3,7 +3,9 @@
 // sockets (aegis::sim::sim_env), so the model stays honest wherever libzmq is
 // itself deterministic: FIFO per pipe, EAGAIN with no peer and at the
 // high-water mark, messages queued toward a peer lost when it goes away,
-// connect-before-bind reconnecting, and the doorbell/deadline wake-ups.
+// connect-before-bind reconnecting, a connecting PUSH keeping its pipe (and
+// queueing) across a restart of its bound peer, ZMQ_MAXMSGSIZE dropping the
+// connection, and the doorbell/deadline wake-ups.
 //
 // Each case is a template over the environment; a harness runs it on a real
 // thread (zmq) or inside a fiber of a seeded world (sim, several seeds).
@@ -205,6 +207,139 @@ void wait_after_a_receive_sees_queued_messages(Env& env, const std::string& ep) 
   }
 }
 
+/// Lets `d` of the environment's time pass (libzmq's I/O thread runs meanwhile).
+template <class Env>
+void pause_for(Env& env, ns_t d) {
+  auto idle = env.make_socket(socket_kind::pull, socket_options{});
+  auto bell = env.make_doorbell();
+  const ns_t until = env.now_ns() + d;
+  while (env.now_ns() < until) (void)env.wait(idle, bell, until);
+}
+
+/// Every message that arrives on `s` until `quiet` passes without one.
+template <class Env>
+std::vector<std::string> recv_until_quiet(Env& env, typename Env::socket& s, ns_t first_within, ns_t quiet) {
+  std::vector<std::string> got;
+  ns_t deadline = env.now_ns() + first_within;
+  while (auto m = recv_one(env, s, deadline)) {
+    got.push_back(std::move(*m));
+    deadline = env.now_ns() + quiet;
+  }
+  return got;
+}
+
+socket_options small_pipes() {
+  socket_options o;
+  o.send_hwm = 10;
+  o.recv_hwm = 10;
+  o.reconnect_ivl_ms = 10;
+  return o;
+}
+
+// A connecting PUSH whose bound peer goes away keeps its pipe (libzmq's
+// session keeps it unless ZMQ_IMMEDIATE is set): sends while nobody is bound
+// are accepted up to SNDHWM (libzmq's writer learns of reads only every half
+// HWM, so at least half of it), and all of them reach the next socket that
+// binds the endpoint, in order.
+template <class Env>
+void connecting_push_queues_while_no_binder(Env& env, const std::string& ep) {
+  auto push = env.make_socket(socket_kind::push, small_pipes());
+  push.connect(ep);
+  std::optional<typename Env::socket> binder{env.make_socket(socket_kind::pull, small_pipes())};
+  binder->bind(ep);
+  ASSERT_EQ(push.send(bytes_of("probe")), send_result::ok);
+  ASSERT_EQ(recv_one(env, *binder, env.now_ns() + 5 * second), std::optional<std::string>{"probe"}) << "never connected";
+  binder.reset();                 // The bound peer's process dies.
+  pause_for(env, 100 * milli);    // libzmq's I/O thread sees the connection end.
+  int accepted = 0;
+  while (accepted < 1000 && push.send(bytes_of("d" + std::to_string(accepted))) == send_result::ok) ++accepted;
+  EXPECT_GE(accepted, 5) << "a connecting PUSH without a peer still queues (at least half its SNDHWM)";
+  EXPECT_LE(accepted, 10) << "up to its SNDHWM";
+  auto successor = env.make_socket(socket_kind::pull, small_pipes());
+  successor.bind(ep);
+  const std::vector<std::string> got = recv_until_quiet(env, successor, 5 * second, 200 * milli);
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(accepted)) << "every send accepted while no peer was bound arrives";
+  for (int i = 0; i < accepted; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "d" + std::to_string(i)) << "FIFO";
+}
+
+// What a connecting PUSH's pipe still held when its bound peer died (the
+// peer had stopped reading and every buffer between them was full) goes to
+// the next binder: a run of the latest messages sent before the death, then
+// the sends made while nobody was bound, in order; together at most SNDHWM.
+// Messages the dead peer had taken (its RCVHWM queue, the kernel buffers,
+// libzmq's encoder) are lost with it. How many the pipe held is libzmq's
+// business (its reads are batched), so the case checks the shape, not the
+// count. Big messages, so that the kernel's socket buffers fill quickly.
+template <class Env>
+void connecting_pipe_survives_a_binder_restart(Env& env, const std::string& ep) {
+  auto push = env.make_socket(socket_kind::push, small_pipes());
+  push.connect(ep);
+  std::optional<typename Env::socket> binder{env.make_socket(socket_kind::pull, small_pipes())};
+  binder->bind(ep);
+  ASSERT_EQ(push.send(bytes_of("probe")), send_result::ok);
+  ASSERT_EQ(recv_one(env, *binder, env.now_ns() + 5 * second), std::optional<std::string>{"probe"}) << "never connected";
+  const std::string padding(64 * 1024, '.');
+  auto message = [&](char kind, int i) { return kind + std::to_string(i) + ":" + padding; };
+  // The peer stops reading: fill until back-pressure holds even after
+  // libzmq's I/O thread has had time to move what it can.
+  int before = 0;
+  for (int refused = 0; refused < 3 && before < 100'000;) {
+    if (push.send(bytes_of(message('p', before))) == send_result::ok) {
+      ++before;
+      refused = 0;
+    } else {
+      ++refused;
+      pause_for(env, 20 * milli);
+    }
+  }
+  ASSERT_LT(before, 100'000) << "a reader that does not read must push back";
+  binder.reset();
+  pause_for(env, 100 * milli);
+  int during = 0;
+  while (during < 1000 && push.send(bytes_of(message('n', during))) == send_result::ok) ++during;
+  auto successor = env.make_socket(socket_kind::pull, small_pipes());
+  successor.bind(ep);
+  const std::vector<std::string> got = recv_until_quiet(env, successor, 5 * second, 200 * milli);
+  auto label = [](const std::string& m) { return m.substr(0, m.find(':')); };
+  ASSERT_FALSE(got.empty()) << "what the pipe held reaches the new binder";
+  ASSERT_EQ(got.front()[0], 'p') << "the pipe's oldest message comes first: " << label(got.front());
+  const int first = std::stoi(label(got.front()).substr(1));
+  const int held = before - first;
+  ASSERT_GE(held, 1);
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(held + during)) << "held " << held << ", sent while unbound " << during;
+  for (int i = 0; i < held; ++i) EXPECT_EQ(label(got[static_cast<std::size_t>(i)]), "p" + std::to_string(first + i));
+  for (int i = 0; i < during; ++i) EXPECT_EQ(label(got[static_cast<std::size_t>(held + i)]), "n" + std::to_string(i));
+  EXPECT_LE(held + during, 10) << "a connecting pipe without a peer holds at most SNDHWM";
+}
+
+// ZMQ_MAXMSGSIZE on a bound PULL: a bigger message is a protocol error; the
+// receiver drops that connection and never sees the message. The connecting
+// PUSH reconnects (keeping its pipe), so later messages arrive; those that
+// were in flight with the oversized one may go with its connection.
+template <class Env>
+void oversized_message_drops_the_connection(Env& env, const std::string& ep) {
+  socket_options limited = small_pipes();
+  limited.max_msg_bytes = 64;
+  auto pull = env.make_socket(socket_kind::pull, limited);
+  pull.bind(ep);
+  auto push = env.make_socket(socket_kind::push, small_pipes());
+  push.connect(ep);
+  ASSERT_EQ(push.send(bytes_of("before")), send_result::ok);
+  ASSERT_EQ(recv_one(env, pull, env.now_ns() + 5 * second), std::optional<std::string>{"before"}) << "never connected";
+  ASSERT_EQ(push.send(bytes_of(std::string(100, 'x'))), send_result::ok) << "the sender does not know the receiver's limit";
+  const ns_t deadline = env.now_ns() + 5 * second;
+  int after = 0;
+  for (int i = 0; after < 3 && env.now_ns() < deadline; ++i) {
+    (void)push.send(bytes_of("after-" + std::to_string(i)));
+    if (auto m = recv_one(env, pull, env.now_ns() + 20 * milli)) {
+      ASSERT_LE(m->size(), 64u) << "an oversized message was received";
+      EXPECT_EQ(m->substr(0, 6), "after-");
+      ++after;
+    }
+  }
+  EXPECT_EQ(after, 3) << "after the connection was dropped the sender reconnects and its messages arrive";
+}
+
 // ---------------------------------------------------------------- harnesses
 
 using case_fn_zmq = void (*)(aegis::zmq_env&, const std::string&);
@@ -251,5 +386,8 @@ CONTRACT_CASE(messages_to_a_dead_peer_are_lost)
 CONTRACT_CASE(connect_before_bind_reconnects)
 CONTRACT_CASE(doorbell_and_deadline)
 CONTRACT_CASE(wait_after_a_receive_sees_queued_messages)
+CONTRACT_CASE(connecting_push_queues_while_no_binder)
+CONTRACT_CASE(connecting_pipe_survives_a_binder_restart)
+CONTRACT_CASE(oversized_message_drops_the_connection)
 
 }  // namespace

@@ -30,7 +30,9 @@ const char* const timed_kinds[] = {"crash", "crash.burst", "stall.short", "stall
 //   back-pressure and drop mode shed load, without a resend storm;
 // "poison": 0.01-2 % of transactions make the model fail.
 // "twin": a second bridge runs alongside for a while (a rolling restart).
-const char* const workload_kinds[] = {"ttl.short", "slow.long", "overload", "poison", "twin"};
+// "restart": the core process dies and a new one (a new epoch) starts
+//   1-300 ms later while the bridge lives on.
+const char* const workload_kinds[] = {"ttl.short", "slow.long", "overload", "poison", "twin", "restart"};
 
 std::vector<std::string> make_kinds() {
   std::vector<std::string> k(std::begin(timed_kinds), std::end(timed_kinds));
@@ -104,6 +106,8 @@ fault_plan swarm_fault_plan(const scenario& d) {
       p.sites.push_back({name, 1'000'000, rate});  // The swarm already chose it: active for sure.
     } else if (k == "twin") {
       for (int i = count(); i > 0; --i) p.events.push_back({fault_kind::twin, when(), ms_in(20, 600), 0});
+    } else if (k == "restart") {
+      for (int i = count(); i > 0; --i) p.events.push_back({fault_kind::restart, when(), ms_in(1, 300), 0});
     } else if (k == "slow.long") {
       // Seconds long, ending before the heal (chaos_scenario makes the run long enough).
       const ns_t len = ms_in(1000, 3000);

@@ -172,6 +172,28 @@ void world::kill(process_id p) {
   for (auto& hook : kill_hooks_) hook(p);
 }
 
+void world::crash(process_id p) {
+  process_rec& proc = processes_.at(p);
+  AEGIS_ASSERT(proc.alive, "a process dies once per life");
+  AEGIS_ASSERT(current_ == nullptr, "a process is crashed from scheduler context");
+  proc.alive = false;
+  proc.stalled_until_ns = 0;
+  record_for(p, event_kind::kill, p, 1, proc.name.c_str());
+  for (fiber_id id : proc.fibers) {
+    fiber_rec& f = rec(id);
+    if (f.state == fiber_state::done) continue;
+    remove_runnable(f.id);
+    timers_.cancel_wake(f.id);
+    f.state = fiber_state::done;
+    --live_fibers_;
+    trace_.record(event{now_ns_, f.process, f.id + 1, event_kind::exit, f.id, 2, nullptr});
+    if (f.context.engaged()) release_abandoned(f);
+    AEGIS_ASSERT(!f.context.engaged(), "a crashed fiber leaves no continuation");
+    wake_all(f.joiners);
+  }
+  for (auto& hook : kill_hooks_) hook(p);
+}
+
 void world::revive(process_id p) {
   process_rec& proc = processes_.at(p);
   AEGIS_ASSERT(!proc.alive, "only a dead process restarts");

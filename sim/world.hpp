@@ -197,6 +197,12 @@ class world {
   /// `on_kill` hook runs (the network discards its queues). Scheduler context
   /// or a fiber of another process only.
   void kill(process_id p);
+  /// Crashes a process (SIGKILL): like kill(), but its fibers are abandoned,
+  /// not unwound. Nothing on their stacks runs again, not even a destructor
+  /// (they may sit inside noexcept production code, where an unwinding
+  /// exception would call std::terminate); what they own on the heap is
+  /// gone with the process. Scheduler context only.
+  void crash(process_id p);
   /// Brings a killed process back to life (with no fibers) for a restart.
   void revive(process_id p);
   /// Freezes every fiber of `p` until `until_ns` (SIGSTOP-like stall).

@@ -1,7 +1,9 @@
 // Proves the world's core contracts: a run is a pure function of its seed
 // (same seed, same trace hash; other seed, other hash), a deadlock is reported
 // as such, killing a process unwinds exactly its fibers, a stall freezes a
-// process, and the production ring buffer keeps its contract when its atomics
+// process, crashing a process abandons exactly its fibers (no unwinding), the
+// bridge model's first HELLO waits for its offload connection as bridge.py's
+// does, and the production ring buffer keeps its contract when its atomics
 // are yield points under both scheduling strategies. Under ASan and TSan it
 // also proves the sanitizers follow every fiber switch (sim/fiber_sanitizer.hpp).
 #include <gtest/gtest.h>
@@ -13,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "aegis/protocol.hpp"
 #include "aegis/ring_buffer.hpp"
+#include "sim/bridge_model.hpp"
 #include "sim/sim_env.hpp"
 #include "sim/world.hpp"
 
@@ -114,6 +118,83 @@ TEST(World, KillUnwindsOnlyThatProcess) {
   EXPECT_EQ(destroyed, 2);
   EXPECT_TRUE(core_done);
   EXPECT_FALSE(w.alive(bridge));
+}
+
+TEST(World, CrashAbandonsOnlyThatProcess) {
+  world w{3, {}};
+  network net{w, {}};
+  auto victim = w.add_process("core");
+  auto other = w.add_process("bridge");
+  sim_env victim_env{w, net, victim};
+  sim_env other_env{w, net, other};
+  int destroyed = 0;
+  struct guard {
+    int* n;
+    ~guard() { ++*n; }
+  };
+  int victim_steps = 0, other_steps = 0;
+  victim_env.spawn("victim", [&] {
+    guard g{&destroyed};  // Never destroyed: a crash runs nothing of the process.
+    for (;;) {
+      ++victim_steps;
+      victim_env.sleep_until_ns(victim_env.now_ns() + 1'000'000);
+    }
+  });
+  other_env.spawn("other", [&] {
+    for (int i = 0; i < 50; ++i) {
+      ++other_steps;
+      other_env.sleep_until_ns(other_env.now_ns() + 1'000'000);
+    }
+  });
+  w.at(10'500'000, [&] { w.crash(victim); });
+  const run_result r = w.run();
+  EXPECT_EQ(r.outcome, run_outcome::finished) << r.reason;
+  EXPECT_FALSE(w.alive(victim));
+  EXPECT_EQ(destroyed, 0) << "a crashed process runs no destructor";
+  EXPECT_EQ(victim_steps, 11);
+  EXPECT_EQ(other_steps, 50) << "the other process runs on";
+}
+
+// bridge.py sends a HELLO ("send to me") only while its offload connection is
+// up, and at once when it comes up. The model does the same: started long
+// before any core binds, it sends none; the first frame a core then receives
+// on the verdict channel is a HELLO, and heartbeats follow.
+TEST(BridgeModel, FirstHelloWaitsForTheOffloadConnection) {
+  world w{11, {}};
+  network net{w, {}};
+  bridge_model bridge{w, net, {.offload_endpoint = "ipc://sim/offload", .verdict_endpoint = "ipc://sim/verdicts"}};
+  auto core = w.add_process("core");
+  sim_env env{w, net, core};
+  std::vector<frame_type> got;
+  std::uint64_t hellos_before_core = UINT64_MAX;
+  bridge.start();
+  env.spawn("core", [&] {
+    env.sleep_until_ns(1'000'000'000);  // Five heartbeats with no core.
+    hellos_before_core = bridge.stats().hellos_sent + bridge.stats().hellos_dropped;
+    auto verdicts = env.make_socket(socket_kind::pull, socket_options{});
+    verdicts.bind("ipc://sim/verdicts");
+    auto offload = env.make_socket(socket_kind::push, socket_options{});
+    offload.bind("ipc://sim/offload");
+    auto bell = env.make_doorbell();
+    std::vector<std::byte> buf;
+    const ns_t deadline = env.now_ns() + 500'000'000;
+    while (env.now_ns() < deadline) {
+      if (verdicts.recv(buf) == recv_result::ok) {
+        const decoded_frame f = decode_frame(buf);
+        ASSERT_TRUE(f.ok());
+        got.push_back(f.header.type);
+      } else {
+        (void)env.wait(verdicts, bell, deadline);
+      }
+    }
+    bridge.crash();
+  });
+  const run_result r = w.run();
+  ASSERT_EQ(r.outcome, run_outcome::finished) << r.reason;
+  EXPECT_EQ(hellos_before_core, 0u) << "no HELLO before the offload connection exists";
+  ASSERT_FALSE(got.empty()) << "a HELLO once the offload connection exists";
+  EXPECT_EQ(got.front(), frame_type::hello);
+  EXPECT_GE(std::count(got.begin(), got.end(), frame_type::hello), 3) << "then one every heartbeat (200 ms)";
 }
 
 TEST(World, StallFreezesAProcess) {

@@ -576,7 +576,9 @@ TEST(OffloadStateModel, SequencesPerSecond) {
 }
 
 // Each mutant that lives in the protocol rules must be caught. The random
-// property catches the two that break safety. The two that only delay
+// property catches the three that break safety (accept_old_epoch through its
+// wrong-epoch frames, which stand for a restarted core's predecessor's). The
+// two that only delay
 // recovery (no_rewind, ignore_retransmit_timeout) are still rescued by the
 // safety timer the property allows for; the directed cases below, in the same
 // world with the safety timer's floor at 60 s, require recovery from the
@@ -596,7 +598,7 @@ TEST_P(CatchesMutant, ThePropertyFails) {
 }
 
 INSTANTIATE_TEST_SUITE_P(OffloadStateModel, CatchesMutant,
-                         ::testing::Values("release_on_send", "accept_duplicates"),
+                         ::testing::Values("release_on_send", "accept_duplicates", "accept_old_epoch"),
                          [](const auto& info) { return std::string(info.param); });
 
 // A directed case: four entries sent, the faults of `ops`, then the heal.

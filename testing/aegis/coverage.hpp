@@ -28,7 +28,7 @@ struct coverage_point {
 
 /// The catalogue of rare states. properties/coverage_test.cpp fails when one is
 /// never reached; docs/FAULTS.md explains each.
-inline constexpr std::array<coverage_point, 10> coverage_points = {{
+inline constexpr std::array<coverage_point, 11> coverage_points = {{
     {"bridge_crashed_while_ring_full", "sim/runner.cpp",
      "the bridge died while every ring slot held an unreleased transaction"},
     {"bridge_crashed_between_scoring_and_verdict", "sim/bridge_model.cpp",
@@ -47,6 +47,8 @@ inline constexpr std::array<coverage_point, 10> coverage_points = {{
      "a verdict arrived for an entry the TTL had already expired"},
     {"duplicate_verdict_ignored", "src/aegis/offload_state.hpp",
      "a second verdict for a held, already-verdicted entry arrived and was ignored"},
+    {"old_epoch_verdict_reached_new_core", "sim/runner.cpp",
+     "after a core restart, a VERDICT frame the bridge had queued for the dead core reached the new one"},
     {"ring_rewind_across_wrap", "properties/ring_case.hpp",
      "ring_buffer::rewind() moved the read cursor back across the wrap-around"},
 }};

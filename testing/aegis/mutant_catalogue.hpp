@@ -24,7 +24,7 @@ struct mutant_info {
 };
 
 /// Every mutant site in production code.
-inline constexpr std::array<mutant_info, 7> mutants = {{
+inline constexpr std::array<mutant_info, 8> mutants = {{
     {"release_on_send", "the core releases a transaction when it is sent, not when its verdict arrives"},
     {"no_rewind", "no rewind and resend after a bridge restart or a bridge's death"},
     {"ring_wrap_off_by_one", "an off-by-one in the ring's full check at the wrap"},
@@ -32,6 +32,7 @@ inline constexpr std::array<mutant_info, 7> mutants = {{
     {"publish_before_write", "the write cursor is published before the slot is written"},
     {"accept_duplicates", "duplicate verdicts are not ignored"},
     {"ignore_retransmit_timeout", "the retransmit timeout is ignored"},
+    {"accept_old_epoch", "a VERDICT frame of another core epoch (a restarted core's predecessor) is applied, not rejected"},
 }};
 
 /// Mutants planted in the Python bridge's BridgeCore (src/aegis_bridge/core.py,
