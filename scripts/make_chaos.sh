@@ -56,7 +56,7 @@ if sim:
           f"{sim['seeds_per_minute_per_core']:.0f} seeds/min/core, {sim['simulated_events_per_second']:.2e} simulated events/s")
     b = sim.get("bridges", {})
     print(f"  simulation bridges: {b.get('python', 0)} seed(s) ran the real bridge (BridgeCore, --bridge python), "
-          f"{b.get('model', 0)} the C++ model")
+          f"{b.get('model', 0)} the C++ model; {sim['swarm_kinds_enabled'].get('restart', 0)} seed(s) restarted the core")
 else:
     print(f"  simulation: no report (aegis-sim chaos exited {sim_rc})")
 if real:
