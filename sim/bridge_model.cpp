@@ -109,7 +109,7 @@ void bridge_model::send_verdict_frame(sim_env::socket& push, std::span<const std
   world_.record(event_kind::verdict_sent, first_seq, static_cast<std::int64_t>(records));
 }
 
-void bridge_model::loop(std::uint64_t incarnation) {
+bridge_model::sockets bridge_model::open_sockets() {
   socket_options pull_opts;
   pull_opts.recv_hwm = config_.recv_hwm;
   // No ZMQ_MAXMSGSIZE on the connecting offload PULL, as bridge.py: there an
@@ -120,15 +120,19 @@ void bridge_model::loop(std::uint64_t incarnation) {
   socket_options push_opts;
   push_opts.send_hwm = config_.send_hwm;
   push_opts.reconnect_ivl_ms = config_.reconnect_ivl_ms;
-  sim_env::socket pull = env_->make_socket(socket_kind::pull, pull_opts);
-  sim_env::socket push = env_->make_socket(socket_kind::push, push_opts);
+  sockets s{env_->make_socket(socket_kind::pull, pull_opts), env_->make_socket(socket_kind::push, push_opts), {}};
   // The offload socket's monitor, as bridge.py's: rung when the connection
   // comes up or goes down (bridge.py also polls a self-pipe for shutdown,
   // which nobody rings in simulation).
-  sim_env::doorbell monitor_bell = env_->make_doorbell();
-  net_.monitor(pull.id(), monitor_bell.id());
-  pull.connect(config_.offload_endpoint);
-  push.connect(config_.verdict_endpoint);
+  s.monitor_bell = env_->make_doorbell();
+  net_.monitor(s.pull.id(), s.monitor_bell.id());
+  s.pull.connect(config_.offload_endpoint);
+  s.push.connect(config_.verdict_endpoint);
+  return s;
+}
+
+void bridge_model::loop(std::uint64_t incarnation) {
+  auto [pull, push, monitor_bell] = open_sockets();
 
   // Per incarnation: which seqs were read in which core epoch, what was
   // answered, when the next HELLO is due (the frame rules, bridge_rules.hpp).

@@ -162,6 +162,14 @@ class bridge_model {
   ns_t cost_factor_permille();
 
  private:
+  // The sockets of one incarnation, as bridge.py opens them: the offload
+  // PULL with its connection monitor, and the verdict PUSH, both connected.
+  struct sockets {
+    sim_env::socket pull;
+    sim_env::socket push;
+    sim_env::doorbell monitor_bell;
+  };
+  sockets open_sockets();
   void loop(std::uint64_t incarnation);
   void python_loop(std::uint64_t incarnation);  // sim/python_bridge.cpp
   void send_verdict_frame(sim_env::socket& push, std::span<const std::byte> raw, std::uint64_t first_seq,

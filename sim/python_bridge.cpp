@@ -73,19 +73,7 @@ std::optional<python_bridge::model_verdict> python_bridge::expected_verdict(std:
 // core as the chunk's cost, so its chunk sizes follow the simulated model.
 void bridge_model::python_loop(std::uint64_t incarnation) {
   python_bridge::start_interpreter();
-  socket_options pull_opts;  // No ZMQ_MAXMSGSIZE on the connecting offload PULL, as bridge.py (see loop()).
-  pull_opts.recv_hwm = config_.recv_hwm;
-  pull_opts.reconnect_ivl_ms = config_.reconnect_ivl_ms;
-  socket_options push_opts;
-  push_opts.send_hwm = config_.send_hwm;
-  push_opts.reconnect_ivl_ms = config_.reconnect_ivl_ms;
-  sim_env::socket pull = env_->make_socket(socket_kind::pull, pull_opts);
-  sim_env::socket push = env_->make_socket(socket_kind::push, push_opts);
-  // The offload socket's monitor, as bridge.py's: rung when the connection comes up or goes down.
-  sim_env::doorbell monitor_bell = env_->make_doorbell();
-  net_.monitor(pull.id(), monitor_bell.id());
-  pull.connect(config_.offload_endpoint);
-  push.connect(config_.verdict_endpoint);
+  auto [pull, push, monitor_bell] = open_sockets();
 
   // Everything this incarnation holds lives in `core`: a crash unwinds this
   // fiber and the last reference goes with it.
