@@ -17,8 +17,8 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
-#include <fmt/format.h>
 
+#include "properties/scenario_checks.hpp"
 #include "properties/scenario_gen.hpp"
 #include "sim/checked_run.hpp"
 #include "sim/runner.hpp"
@@ -28,6 +28,8 @@ namespace {
 using aegis::admission;
 using aegis::props::gen_options;
 using aegis::props::gen_scenario;
+using aegis::props::check_case;
+using aegis::props::check_same_trace_hash;
 using namespace aegis::sim;
 
 scenario with_python(scenario s) {
@@ -35,10 +37,6 @@ scenario with_python(scenario s) {
   return s;
 }
 
-void check_case(const scenario& s) {
-  const checked_result r = run_checked_isolated(s);
-  if (r.exit_code != exit_pass) RC_FAIL(describe_failure(s, r));
-}
 
 RC_GTEST_PROP(OffloadPropertiesPython, BlockModeLosesNothingAndConverges, ()) {
   check_case(with_python(*gen_scenario(gen_options{.mode = admission::block})));
@@ -50,14 +48,7 @@ RC_GTEST_PROP(OffloadPropertiesPython, DropModeAccountsForEveryDrop, ()) {
 
 RC_GTEST_PROP(OffloadPropertiesPython, SameScenarioSameTraceHash, ()) {
   const admission mode = *rc::gen::element(admission::block, admission::drop);
-  const scenario s = with_python(*gen_scenario(gen_options{.mode = mode, .duration_max_ns = 800'000'000}));
-  const run_report a = run_scenario(s, {});
-  const run_report b = run_scenario(s, {});
-  RC_ASSERT(a.events == b.events);
-  if (a.trace_hash != b.trace_hash) {
-    RC_FAIL(fmt::format("trace hashes differ: {:016x} then {:016x}\n  replay: {}", a.trace_hash, b.trace_hash,
-                        replay_command(s)));
-  }
+  check_same_trace_hash(with_python(*gen_scenario(gen_options{.mode = mode, .duration_max_ns = 800'000'000})));
 }
 
 }  // namespace

@@ -24,8 +24,8 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
-#include <fmt/format.h>
 
+#include "properties/scenario_checks.hpp"
 #include "properties/scenario_gen.hpp"
 #include "sim/checked_run.hpp"
 #include "sim/runner.hpp"
@@ -35,14 +35,10 @@ namespace {
 using aegis::admission;
 using aegis::props::gen_options;
 using aegis::props::gen_scenario;
+using aegis::props::check_case;
+using aegis::props::check_same_trace_hash;
 using namespace aegis::sim;
 
-// Runs the case in a forked child (a broken build that trips an assertion
-// must fail the property, not the test binary) and fails with the replay line.
-void check_case(const scenario& s) {
-  const checked_result r = run_checked_isolated(s);
-  if (r.exit_code != exit_pass) RC_FAIL(describe_failure(s, r));
-}
 
 RC_GTEST_PROP(OffloadProperties, BlockModeLosesNothingAndConverges, ()) {
   check_case(*gen_scenario(gen_options{.mode = admission::block}));
@@ -76,16 +72,7 @@ RC_GTEST_PROP(OffloadProperties, DropModeEachCoreEpochOwesWhatItAccepted, ()) {
 
 RC_GTEST_PROP(OffloadProperties, SameScenarioSameTraceHash, ()) {
   const admission mode = *rc::gen::element(admission::block, admission::drop);
-  const scenario s = *gen_scenario(gen_options{.mode = mode, .duration_max_ns = 800'000'000});
-  // Two worlds in one process, one after the other, no observers: only the
-  // seed and the schedule decide the trace.
-  const run_report a = run_scenario(s, {});
-  const run_report b = run_scenario(s, {});
-  RC_ASSERT(a.events == b.events);
-  if (a.trace_hash != b.trace_hash) {
-    RC_FAIL(fmt::format("trace hashes differ: {:016x} then {:016x}\n  replay: {}", a.trace_hash, b.trace_hash,
-                        replay_command(s)));
-  }
+  check_same_trace_hash(*gen_scenario(gen_options{.mode = mode, .duration_max_ns = 800'000'000}));
 }
 
 }  // namespace

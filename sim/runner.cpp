@@ -325,13 +325,7 @@ class run_state {
         dead_retransmits_ += c.retransmits;
         dead_verdicts_ += c.verdicts;
       }
-      totals_.offered += counts_.offered;
-      totals_.accepted += counts_.accepted;
-      totals_.dropped_ring_full += counts_.dropped_ring_full;
-      totals_.dropped_timeout += counts_.dropped_timeout;
-      totals_.dropped_closed += counts_.dropped_closed;
-      totals_.verdicts += counts_.verdicts;
-      totals_.expired += counts_.expired;
+      totals_ += counts_;
       counts_ = {};
     }
     world_.record(event_kind::fault, epochs_.size(), 0, "core.crash");
@@ -396,14 +390,7 @@ class run_state {
 
   workload_counts totals() const {
     workload_counts t = totals_;
-    t.offered += counts_.offered;
-    t.accepted += counts_.accepted;
-    t.dropped_ring_full += counts_.dropped_ring_full;
-    t.dropped_timeout += counts_.dropped_timeout;
-    t.dropped_closed += counts_.dropped_closed;
-    t.verdicts += counts_.verdicts;
-    t.expired += counts_.expired;
-    return t;
+    return t += counts_;
   }
 
   // The load checks judge the whole run: resends and verdicts summed over

@@ -62,6 +62,18 @@ struct workload_counts {
   std::uint64_t dropped_closed = 0;    ///< ... dropped_closed.
   std::uint64_t verdicts = 0;          ///< Fate callbacks with a verdict.
   std::uint64_t expired = 0;           ///< Fate callbacks with expired.
+
+  /// Adds another core life's counts (a run's totals over its lives).
+  workload_counts& operator+=(const workload_counts& o) noexcept {
+    offered += o.offered;
+    accepted += o.accepted;
+    dropped_ring_full += o.dropped_ring_full;
+    dropped_timeout += o.dropped_timeout;
+    dropped_closed += o.dropped_closed;
+    verdicts += o.verdicts;
+    expired += o.expired;
+    return *this;
+  }
 };
 
 /// One core process's life. A `restart` fault ends a life and starts the
